@@ -1,0 +1,191 @@
+#!/usr/bin/env pwsh
+<#
+.SYNOPSIS
+    The one entry point for building, testing, benchmarking and running HsmVault.
+
+.DESCRIPTION
+    Run it through the PowerShell .NET local tool, so only the .NET SDK is needed:
+
+        dotnet tool restore
+        dotnet pwsh build.ps1 <target> [arguments]
+
+    Targets:
+        build            restore and build the whole solution (Release)
+        test             check prerequisites (SoftHSM2), run every test project, print
+                         "tests: N passed, M failed" from the real results; non-zero exit
+                         on any failure or when no test ran
+        bench [what]     run a benchmark suite: crypto (default), enclave, e2e
+        demo             the main job: a local simulated vault, a registration and a recovery
+        serve            start a simulator and a host on loopback and leave them running
+        clean            remove build output and test results
+        help             this text
+#>
+[CmdletBinding()]
+param(
+    [Parameter(Position = 0)]
+    [string] $Target = 'help',
+
+    [Parameter(Position = 1, ValueFromRemainingArguments = $true)]
+    [string[]] $Rest = @()
+)
+
+$ErrorActionPreference = 'Stop'
+Set-StrictMode -Version Latest
+$Root = $PSScriptRoot
+$Solution = Join-Path $Root 'HsmVault.sln'
+$Configuration = 'Release'
+
+function Write-Step([string] $Message) {
+    Write-Host "==> $Message" -ForegroundColor Cyan
+}
+
+function Invoke-Native([string] $File, [string[]] $Arguments) {
+    & $File @Arguments
+    if ($LASTEXITCODE -ne 0) {
+        throw "'$File $($Arguments -join ' ')' failed with exit code $LASTEXITCODE"
+    }
+}
+
+function Test-IsRoot {
+    if ($IsWindows) { return $false }
+    return ((& id -u) -eq '0')
+}
+
+function Find-SoftHsmLibrary {
+    $candidates = @(
+        $env:HSMVAULT_PKCS11_LIBRARY,
+        '/usr/lib/softhsm/libsofthsm2.so',
+        '/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so',
+        '/usr/lib/aarch64-linux-gnu/softhsm/libsofthsm2.so',
+        '/usr/local/lib/softhsm/libsofthsm2.so'
+    )
+    foreach ($candidate in $candidates) {
+        if ($candidate -and (Test-Path $candidate)) { return $candidate }
+    }
+    return $null
+}
+
+# SoftHSM2 is the simulator's key store: the tests and the demo run against the real thing.
+function Assert-SoftHsm {
+    $library = Find-SoftHsmLibrary
+    if ($library) { return $library }
+    if (Test-IsRoot) {
+        Write-Step 'SoftHSM2 is missing: installing it from the OS packages (apt-get install softhsm2)'
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Invoke-Native 'apt-get' @('update', '-qq')
+        Invoke-Native 'apt-get' @('install', '-y', '-qq', 'softhsm2')
+        $library = Find-SoftHsmLibrary
+        if ($library) { return $library }
+    }
+    throw ("SoftHSM2 is not installed (no libsofthsm2.so found). Install it with 'sudo apt-get install softhsm2' " +
+        "(Debian/Ubuntu) or set HSMVAULT_PKCS11_LIBRARY to the path of a PKCS#11 library, then run again.")
+}
+
+function Invoke-Build {
+    Write-Step "Building $Solution ($Configuration)"
+    Invoke-Native 'dotnet' @('restore', $Solution, '-nologo', '-v', 'minimal')
+    Invoke-Native 'dotnet' @('build', $Solution, '-c', $Configuration, '--no-restore', '-nologo', '-v', 'minimal')
+}
+
+# Sums the counters of every TRX file the run wrote; these are the real results, not a re-count.
+function Get-TrxTotals([string] $Directory) {
+    $totals = [ordered]@{ passed = 0; failed = 0; skipped = 0; files = 0 }
+    foreach ($file in Get-ChildItem -Path $Directory -Filter '*.trx' -Recurse -ErrorAction SilentlyContinue) {
+        [xml] $trx = Get-Content -Raw -Path $file.FullName
+        $counters = $trx.TestRun.ResultSummary.Counters
+        $count = { param([string] $name) [int] ('0' + $counters.GetAttribute($name)) }
+        $totals.passed += & $count 'passed'
+        $totals.failed += (& $count 'failed') + (& $count 'error') + (& $count 'timeout') + (& $count 'aborted')
+        $totals.skipped += & $count 'notExecuted'
+        $totals.files += 1
+    }
+    return $totals
+}
+
+function Invoke-Test {
+    $library = Assert-SoftHsm
+    Write-Host "SoftHSM2: $library"
+    $env:HSMVAULT_PKCS11_LIBRARY = $library
+    $results = Join-Path $Root 'TestResults'
+    if (Test-Path $results) { Remove-Item -Recurse -Force $results }
+
+    try {
+        Invoke-Build
+    }
+    catch {
+        Write-Host "The build failed, so no test ran: $($_.Exception.Message)" -ForegroundColor Red
+        Write-Host 'tests: 0 passed, 0 failed'
+        exit 1
+    }
+    # One run per test project, each writing its own TRX file, so no result file can overwrite another.
+    $exitCode = 0
+    $projects = Get-ChildItem -Path (Join-Path $Root 'tests') -Filter '*.Tests.csproj' -Recurse | Sort-Object Name
+    foreach ($project in $projects) {
+        Write-Step "Testing $($project.BaseName)"
+        $arguments = @('test', $project.FullName, '-c', $Configuration, '--no-build', '-nologo',
+            '--logger', "trx;LogFileName=$($project.BaseName).trx", '--logger', 'console;verbosity=normal',
+            '--results-directory', $results,
+            '--blame-hang-timeout', '10m')
+        & dotnet @arguments
+        if ($LASTEXITCODE -ne 0) { $exitCode = $LASTEXITCODE }
+    }
+
+    $totals = Get-TrxTotals $results
+    if ($totals.skipped -gt 0) {
+        Write-Host "$($totals.skipped) test(s) were not executed." -ForegroundColor Yellow
+    }
+    if ($totals.files -eq 0) {
+        Write-Host 'No test results were written: the build or the test host failed before any test ran.' -ForegroundColor Red
+    }
+    Write-Host "tests: $($totals.passed) passed, $($totals.failed) failed"
+    if ($exitCode -ne 0 -or $totals.failed -gt 0 -or $totals.passed -eq 0) {
+        exit 1
+    }
+}
+
+function Invoke-Bench([string[]] $What) {
+    if (-not $What -or $What.Count -eq 0) { $What = @('crypto') }
+    $project = Join-Path $Root 'tests/HsmVault.Benchmarks/HsmVault.Benchmarks.csproj'
+    Write-Step "Benchmark: $($What -join ' ')"
+    Invoke-Native 'dotnet' (@('run', '-c', $Configuration, '--project', $project, '--') + $What)
+}
+
+function Invoke-Demo {
+    $null = Assert-SoftHsm
+    Write-Host 'demo: not built yet. The host daemon and the hsmvault client (issue 4) are still to come;'
+    Write-Host "      until then, 'dotnet pwsh build.ps1 test' exercises the crypto core and the enclave."
+}
+
+function Invoke-Serve {
+    $null = Assert-SoftHsm
+    $project = Join-Path $Root 'simulator/HsmVault.Simulator/HsmVault.Simulator.csproj'
+    Invoke-Native 'dotnet' (@('run', '-c', $Configuration, '--project', $project, '--', 'serve') + $Rest)
+}
+
+function Invoke-Clean {
+    Write-Step 'Removing artifacts/, TestResults/ and BenchmarkDotNet.Artifacts/'
+    foreach ($folder in 'artifacts', 'TestResults', 'BenchmarkDotNet.Artifacts', '.demo') {
+        $path = Join-Path $Root $folder
+        if (Test-Path $path) { Remove-Item -Recurse -Force $path }
+    }
+}
+
+Push-Location $Root
+try {
+    switch ($Target.ToLowerInvariant()) {
+        'build' { Invoke-Build }
+        'test' { Invoke-Test }
+        'bench' { Invoke-Bench $Rest }
+        'demo' { Invoke-Demo }
+        'serve' { Invoke-Serve }
+        'clean' { Invoke-Clean }
+        { $_ -in 'help', '-h', '--help', '-?' } { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
+        default {
+            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo, serve, clean, help." -ForegroundColor Red
+            exit 2
+        }
+    }
+}
+finally {
+    Pop-Location
+}

@@ -1,0 +1,448 @@
+using System.Security.Cryptography;
+using System.Text;
+using Google.Protobuf;
+using HsmVault.Crypto;
+using HsmVault.Crypto.Opaque;
+using HsmVault.Protocol;
+using HsmVault.Protocol.Merkle;
+using HsmVault.Protocol.V1;
+
+namespace HsmVault.Enclave;
+
+/// <summary>
+/// The vault's operations on one batch. Each handler checks everything it was given before it
+/// changes the batch's tree, so a rejected operation leaves no trace; a handler that counts a
+/// guess writes the incremented counter into the batch before it builds its answer, and the
+/// batch is committed to NVRAM before any answer leaves the enclave.
+/// </summary>
+internal sealed class VaultOperations
+{
+    private static ReadOnlySpan<byte> FakeRecordLabel => "HsmVault-v1 fake record"u8;
+
+    private static ReadOnlySpan<byte> FakeNonceLabel => "HsmVault-v1 fake credential nonce"u8;
+
+    private readonly IHsmServices _hsm;
+    private readonly VaultPolicy _policy;
+    private readonly OpaqueServer _opaque;
+    private readonly ECDsa? _operatorKey;
+
+    public VaultOperations(IHsmServices hsm, VaultPolicy policy)
+    {
+        _hsm = hsm;
+        _policy = policy;
+        var configuration = new OpaqueConfiguration(Encoding.UTF8.GetBytes(policy.OpaqueContext), IdentityKsf.Instance);
+        _opaque = new OpaqueServer(configuration, new HsmAkeKey(hsm), new HsmOprfSeed(hsm), new HsmRandomSource(hsm));
+        if (policy.OperatorPublicKey is { } key)
+        {
+            _operatorKey = ECDsa.Create(new ECParameters
+            {
+                Curve = ECCurve.NamedCurves.nistP256,
+                Q = new ECPoint { X = key[1..33], Y = key[33..65] },
+            });
+        }
+    }
+
+    public OperationResult Apply(BatchContext batch, Operation operation)
+    {
+        ulong requestId = operation.Client?.RequestId ?? 0;
+        try
+        {
+            return operation.BodyCase switch
+            {
+                Operation.BodyOneofCase.Client => ApplyClient(batch, operation.Tag, operation.Client!, operation.Witness),
+                Operation.BodyOneofCase.OperatorDelete => OperatorDelete(batch, operation.Tag, operation.OperatorDelete!, operation.Witness),
+                _ => OperationResults.ClientError(operation.Tag, requestId, ErrorCode.BadRequest, "operation.body", "missing"),
+            };
+        }
+        catch (MerkleProofException ex)
+        {
+            return ex.Error == MerkleProofError.MissingNode
+                ? OperationResults.Stale(operation.Tag, requestId, ex.Message)
+                : OperationResults.Corrupt(operation.Tag, requestId, ex.Message);
+        }
+    }
+
+    private OperationResult ApplyClient(BatchContext batch, ulong tag, ClientRequest request, RecordWitness? witness)
+    {
+        ulong id = request.RequestId;
+        return request.OperationCase switch
+        {
+            ClientRequest.OperationOneofCase.RegisterStart => RegisterStart(tag, id, request.RegisterStart),
+            ClientRequest.OperationOneofCase.RegisterFinish => RegisterFinish(batch, tag, id, request.RegisterFinish, witness),
+            ClientRequest.OperationOneofCase.LoginStart => LoginStart(batch, tag, id, request.LoginStart, witness),
+            ClientRequest.OperationOneofCase.LoginFinish => LoginFinish(batch, tag, id, request.LoginFinish, witness),
+            ClientRequest.OperationOneofCase.Status => Status(batch, tag, id, request.Status, witness),
+            _ => OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "operation", "no operation set"),
+        };
+    }
+
+    private OperationResult RegisterStart(ulong tag, ulong id, RegisterStart request)
+    {
+        if (CheckUserId(tag, id, request.UserId, "register_start.user_id") is { } invalid)
+        {
+            return invalid;
+        }
+
+        byte[] userId = request.UserId.ToByteArray();
+        byte[] nonce = new byte[VaultRecord.NonceBytes];
+        _hsm.GetRandom(nonce);
+        byte[] response;
+        try
+        {
+            response = _opaque.CreateRegistrationResponse(request.RegistrationRequest.Span, VaultRecord.CredentialIdentifierFor(nonce, userId));
+        }
+        catch (ArgumentException ex)
+        {
+            return BadCrypto(tag, id, "register_start.registration_request", ex);
+        }
+
+        return OperationResults.Ok(tag, new ClientResponse
+        {
+            RequestId = id,
+            RegisterStarted = new RegisterStarted
+            {
+                RegistrationResponse = ByteString.CopyFrom(response),
+                RegistrationSession = ByteString.CopyFrom(RegistrationTicket.Seal(_hsm, userId, nonce)),
+            },
+        });
+    }
+
+    private OperationResult RegisterFinish(BatchContext batch, ulong tag, ulong id, RegisterFinish request, RecordWitness? witness)
+    {
+        if (CheckUserId(tag, id, request.UserId, "register_finish.user_id") is { } invalid)
+        {
+            return invalid;
+        }
+
+        byte[] userId = request.UserId.ToByteArray();
+        byte[]? nonce = RegistrationTicket.TryUnseal(_hsm, userId, request.RegistrationSession.Span);
+        if (nonce is null)
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "register_finish.registration_session", "not a registration session issued for this user");
+        }
+
+        byte[] record;
+        try
+        {
+            record = RegistrationRecord.Parse(request.RegistrationRecord.Span).ToBytes();
+        }
+        catch (ArgumentException ex)
+        {
+            return BadCrypto(tag, id, "register_finish.registration_record", ex);
+        }
+
+        if (request.EncryptedKeyBlob.IsEmpty)
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "register_finish.encrypted_key_blob", "empty");
+        }
+
+        if (request.EncryptedKeyBlob.Length > _policy.MaxKeyBlobBytes)
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.TooLarge, "register_finish.encrypted_key_blob", $"{request.EncryptedKeyBlob.Length} bytes, at most {_policy.MaxKeyBlobBytes}");
+        }
+
+        RecordLookup lookup = Lookup(batch, userId, witness);
+        if (lookup.Outcome is WitnessOutcome.Stale or WitnessOutcome.Corrupt)
+        {
+            return OperationResults.FromLookup(tag, id, lookup);
+        }
+
+        // Registering over a live record replaces it: the new record has a new OPRF key, so
+        // nothing learned against the old one carries over. Who may register a user id is the
+        // application's decision (the host authenticates the account before relaying).
+        var fresh = new VaultRecord(0, nonce, record, request.EncryptedKeyBlob.ToByteArray());
+        batch.Write(userId, MerkleHashing.UserKey(userId), fresh.Seal(_hsm, userId, batch.Version));
+        return OperationResults.Ok(tag, new ClientResponse { RequestId = id, Registered = new Registered() });
+    }
+
+    private OperationResult LoginStart(BatchContext batch, ulong tag, ulong id, LoginStart request, RecordWitness? witness)
+    {
+        if (CheckUserId(tag, id, request.UserId, "login_start.user_id") is { } invalid)
+        {
+            return invalid;
+        }
+
+        byte[] userId = request.UserId.ToByteArray();
+        RecordLookup lookup = Lookup(batch, userId, witness);
+        if (lookup.Outcome is WitnessOutcome.Stale or WitnessOutcome.Corrupt)
+        {
+            return OperationResults.FromLookup(tag, id, lookup);
+        }
+
+        byte[] serverIdentity = _hsm.AkePublicKey;
+        VaultRecord? record = lookup.Record;
+        bool exhausted = record is not null && record.AttemptsUsed >= _policy.AttemptLimit;
+        byte[] ke2;
+        ServerLoginState state;
+        try
+        {
+            if (record is null || exhausted)
+            {
+                // RFC 9807 §10.9: answer an unknown user with a KE2 from a fake record derived
+                // from the user id, so KE2 does not reveal whether the user is registered.
+                byte[] fakeSeed = _hsm.Hmac(HsmHmacKey.FakeRecordSeed, [.. FakeRecordLabel, .. userId]);
+                byte[] fakeNonce = _hsm.Hmac(HsmHmacKey.FakeRecordSeed, [.. FakeNonceLabel, .. userId]);
+                RegistrationRecord fake = RegistrationRecord.CreateFake(fakeSeed);
+                ke2 = _opaque.GenerateKE2(request.Ke1.Span, fake, VaultRecord.CredentialIdentifierFor(fakeNonce, userId), serverIdentity, userId, out state);
+            }
+            else
+            {
+                ke2 = _opaque.GenerateKE2(request.Ke1.Span, RegistrationRecord.Parse(record.RegistrationRecord), record.CredentialIdentifier(userId), serverIdentity, userId, out state);
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            // Malformed KE1: nothing was written, so no guess is counted.
+            return BadCrypto(tag, id, "login_start.ke1", ex);
+        }
+
+        byte[] serverState = state.ToBytes();
+        state.Dispose();
+        LoginSession session;
+        byte[] key = MerkleHashing.UserKey(userId);
+        if (record is null)
+        {
+            session = new LoginSession(true, batch.Version, serverState);
+        }
+        else if (exhausted)
+        {
+            // The record ran out of guesses earlier and its last login never finished: destroy it now.
+            batch.Remove(userId, key);
+            session = new LoginSession(true, batch.Version, serverState);
+        }
+        else
+        {
+            // Count the guess: the incremented counter is part of this batch, which is committed
+            // to NVRAM before KE2 is released.
+            VaultRecord counted = record with { AttemptsUsed = record.AttemptsUsed + 1 };
+            batch.Write(userId, key, counted.Seal(_hsm, userId, batch.Version));
+            session = new LoginSession(false, batch.Version, serverState);
+        }
+
+        byte[] sealedSession = session.Seal(_hsm, userId);
+        CryptographicOperations.ZeroMemory(serverState);
+        return OperationResults.Ok(tag, new ClientResponse
+        {
+            RequestId = id,
+            LoginStarted = new LoginStarted { Ke2 = ByteString.CopyFrom(ke2), LoginSession = ByteString.CopyFrom(sealedSession) },
+        });
+    }
+
+    private OperationResult LoginFinish(BatchContext batch, ulong tag, ulong id, LoginFinish request, RecordWitness? witness)
+    {
+        if (CheckUserId(tag, id, request.UserId, "login_finish.user_id") is { } invalid)
+        {
+            return invalid;
+        }
+
+        if (request.Action is not (LoginAction.Recover or LoginAction.Delete))
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "login_finish.action", "must be LOGIN_ACTION_RECOVER or LOGIN_ACTION_DELETE");
+        }
+
+        byte[] userId = request.UserId.ToByteArray();
+        LoginSession? session = LoginSession.TryUnseal(_hsm, userId, request.LoginSession.Span);
+        if (session is null)
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "login_finish.login_session", "not a login session issued for this user");
+        }
+
+        try
+        {
+            if (session.IsFake)
+            {
+                return OperationResults.Ok(tag, OperationResults.ErrorResponse(id, ErrorCode.AuthFailed, "login_finish.ke3", "authentication failed"));
+            }
+
+            RecordLookup lookup = Lookup(batch, userId, witness);
+            if (lookup.Outcome is WitnessOutcome.Stale or WitnessOutcome.Corrupt)
+            {
+                return OperationResults.FromLookup(tag, id, lookup);
+            }
+
+            if (lookup.Record is not { } record || lookup.Version != session.RecordVersion)
+            {
+                return OperationResults.ClientError(tag, id, ErrorCode.Stale, "login_finish.login_session", "the record changed since this login started; start again");
+            }
+
+            byte[] sessionKey;
+            using (ServerLoginState state = ServerLoginState.FromBytes(session.ServerState))
+            {
+                try
+                {
+                    sessionKey = _opaque.ServerFinish(state, request.Ke3.Span);
+                }
+                catch (OpaqueAuthenticationException)
+                {
+                    return AuthenticationFailed(batch, tag, id, userId, record);
+                }
+                catch (ArgumentException ex)
+                {
+                    return BadCrypto(tag, id, "login_finish.ke3", ex);
+                }
+            }
+
+            try
+            {
+                byte[] key = MerkleHashing.UserKey(userId);
+                if (request.Action == LoginAction.Delete)
+                {
+                    batch.Remove(userId, key);
+                    return OperationResults.Ok(tag, new ClientResponse { RequestId = id, Deleted = new Deleted() });
+                }
+
+                VaultRecord reset = record with { AttemptsUsed = 0 };
+                batch.Write(userId, key, reset.Seal(_hsm, userId, batch.Version));
+                byte[] wrapped = RecoveredBlobCipher.Seal(sessionKey, userId, record.KeyBlob);
+                return OperationResults.Ok(tag, new ClientResponse
+                {
+                    RequestId = id,
+                    Recovered = new Recovered { SealedKeyBlob = ByteString.CopyFrom(wrapped) },
+                });
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(sessionKey);
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(session.ServerState);
+        }
+    }
+
+    private OperationResult AuthenticationFailed(BatchContext batch, ulong tag, ulong id, byte[] userId, VaultRecord record)
+    {
+        uint left = record.AttemptsUsed >= _policy.AttemptLimit ? 0 : (uint)_policy.AttemptLimit - record.AttemptsUsed;
+        if (left == 0)
+        {
+            // The last allowed guess failed: the record is destroyed for good.
+            batch.Remove(userId, MerkleHashing.UserKey(userId));
+        }
+
+        return OperationResults.Ok(tag, OperationResults.ErrorResponse(id, ErrorCode.AuthFailed, "login_finish.ke3", "authentication failed", left));
+    }
+
+    private OperationResult Status(BatchContext batch, ulong tag, ulong id, StatusQuery request, RecordWitness? witness)
+    {
+        if (CheckUserId(tag, id, request.UserId, "status.user_id") is { } invalid)
+        {
+            return invalid;
+        }
+
+        RecordLookup lookup = Lookup(batch, request.UserId.Span, witness);
+        if (lookup.Outcome is WitnessOutcome.Stale or WitnessOutcome.Corrupt)
+        {
+            return OperationResults.FromLookup(tag, id, lookup);
+        }
+
+        if (lookup.Record is not { } record || record.AttemptsUsed >= _policy.AttemptLimit)
+        {
+            return OperationResults.Ok(tag, OperationResults.ErrorResponse(id, ErrorCode.NotRegistered, "status.user_id", "no record for this user"));
+        }
+
+        return OperationResults.Ok(tag, new ClientResponse
+        {
+            RequestId = id,
+            Status = new StatusReport { AttemptsLeft = (uint)_policy.AttemptLimit - record.AttemptsUsed, AttemptLimit = (uint)_policy.AttemptLimit },
+        });
+    }
+
+    private OperationResult OperatorDelete(BatchContext batch, ulong tag, OperatorDelete request, RecordWitness? witness)
+    {
+        if (_operatorKey is null)
+        {
+            return OperationResults.Unauthorized(tag, "operator deletion is disabled by the policy");
+        }
+
+        if (request.UserId.IsEmpty || request.UserId.Length > _policy.MaxUserIdBytes)
+        {
+            return OperationResults.Unauthorized(tag, "operator_delete.user_id: empty or too long");
+        }
+
+        byte[] userId = request.UserId.ToByteArray();
+        byte[] statement = OperatorDeleteStatement.ToSign(userId, request.MaxRecordVersion);
+        if (request.Signature.Length != 64
+            || !_operatorKey.VerifyData(statement, request.Signature.Span, HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation))
+        {
+            return OperationResults.Unauthorized(tag, "operator_delete.signature: does not verify under the policy's operator key");
+        }
+
+        RecordLookup lookup = Lookup(batch, userId, witness);
+        switch (lookup.Outcome)
+        {
+            case WitnessOutcome.Stale:
+                return OperationResults.Stale(tag, 0, lookup.Detail);
+            case WitnessOutcome.Corrupt:
+                return OperationResults.Corrupt(tag, 0, lookup.Detail);
+            case WitnessOutcome.Absent:
+                return new OperationResult { Tag = tag, Outcome = OperationOutcome.OutcomeOk, Detail = "no record to delete" };
+        }
+
+        if (lookup.Version > request.MaxRecordVersion)
+        {
+            return OperationResults.Unauthorized(tag, $"operator_delete.max_record_version: the record (version {lookup.Version}) is newer than the authorisation");
+        }
+
+        batch.Remove(userId, MerkleHashing.UserKey(userId));
+        return new OperationResult { Tag = tag, Outcome = OperationOutcome.OutcomeOk, Detail = "deleted" };
+    }
+
+    // Checks what the host claims about a user against the batch's current root.
+    private RecordLookup Lookup(BatchContext batch, ReadOnlySpan<byte> userId, RecordWitness? witness)
+    {
+        if (witness?.Proof is null)
+        {
+            return RecordLookup.Stale("witness: missing; this operation needs the user's record or a non-membership proof");
+        }
+
+        byte[] key = MerkleHashing.UserKey(userId);
+        if (batch.WasWritten(key))
+        {
+            return RecordLookup.Stale("witness: this user was already written in this batch; resubmit in the next one");
+        }
+
+        SparseMerkleTree.AddProof(batch.Scratch, key, witness.Proof);
+        byte[]? valueHash = batch.Tree.Find(key);
+        if (witness.Record is null)
+        {
+            return valueHash is null ? RecordLookup.Absent : RecordLookup.Stale("witness: claims no record, but the tree holds one");
+        }
+
+        if (valueHash is null)
+        {
+            return RecordLookup.Stale("witness: supplies a record, but the tree holds none for this user");
+        }
+
+        if (!MerkleHashing.RecordValueHash(witness.Record).AsSpan().SequenceEqual(valueHash))
+        {
+            return RecordLookup.Stale("witness.record: not the record the tree holds for this user (old, replayed or another user's)");
+        }
+
+        VaultRecord? record = VaultRecord.TryUnseal(_hsm, userId, witness.Record);
+        return record is null
+            ? RecordLookup.Corrupt("witness.record: matches the tree but does not unseal for this user and version")
+            : RecordLookup.Found(record, witness.Record);
+    }
+
+    private OperationResult? CheckUserId(ulong tag, ulong id, ByteString userId, string field)
+    {
+        if (userId.IsEmpty)
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, field, "missing");
+        }
+
+        if (userId.Length > _policy.MaxUserIdBytes)
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.TooLarge, field, $"{userId.Length} bytes, at most {_policy.MaxUserIdBytes}");
+        }
+
+        return null;
+    }
+
+    private static OperationResult BadCrypto(ulong tag, ulong id, string field, ArgumentException ex)
+    {
+        string reason = ex is CryptoFormatException format ? format.Reason : "malformed";
+        return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, field, reason);
+    }
+}

@@ -1,0 +1,113 @@
+using System.Runtime.CompilerServices;
+
+namespace HsmVault.Crypto.Ec;
+
+/// <summary>
+/// Arithmetic in GF(p), p = 2^256 - 2^224 + 2^192 + 2^96 - 1, on <see cref="U256"/> values in
+/// Montgomery form. All operations are constant-time in the operand values.
+/// </summary>
+internal static class P256Field
+{
+    private static readonly MontgomeryModulus Params =
+        new("FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF");
+
+    private static readonly U256 P = Params.Modulus;
+    private static readonly ulong PPrime = Params.MPrime;
+    private static readonly U256 RSquared = Params.RSquared;
+    private static readonly U256 SqrtExponent = MontgomeryModulus.FromBig((Params.Value + 1) / 4);
+
+    public static U256 Modulus => P;
+
+    public static U256 One => Params.One;
+
+    public static U256 Zero => default;
+
+    /// <summary>The curve coefficient b in Montgomery form.</summary>
+    public static readonly U256 B =
+        ToMontgomery(MontgomeryModulus.FromBig(System.Numerics.BigInteger.Parse(
+            "05AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B",
+            System.Globalization.NumberStyles.HexNumber)));
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Multiply(in U256 a, in U256 b, out U256 r) => Montgomery256.Multiply(a, b, P, PPrime, out r);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Square(in U256 a, out U256 r) => Montgomery256.Multiply(a, a, P, PPrime, out r);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Add(in U256 a, in U256 b, out U256 r) => Montgomery256.Add(a, b, P, out r);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void Subtract(in U256 a, in U256 b, out U256 r) => Montgomery256.Subtract(a, b, P, out r);
+
+    public static void Negate(in U256 a, out U256 r) => Montgomery256.Subtract(default, a, P, out r);
+
+    /// <summary>Converts a canonical integer below p into Montgomery form.</summary>
+    public static U256 ToMontgomery(in U256 canonical)
+    {
+        Multiply(canonical, RSquared, out var r);
+        return r;
+    }
+
+    public static U256 FromMontgomery(in U256 a)
+    {
+        var one = new U256(1, 0, 0, 0);
+        Multiply(a, one, out var r);
+        return r;
+    }
+
+    /// <summary>a^(p-2): the inverse, or zero for zero (RFC 9380 inv0).</summary>
+    public static U256 Invert(in U256 a)
+    {
+        Montgomery256.Power(a, Params.MinusTwo, Params.One, P, PPrime, out var r);
+        return r;
+    }
+
+    /// <summary>
+    /// a^((p+1)/4), which squares to a exactly when a is a square (p = 3 mod 4). Returns the
+    /// candidate and an all-ones mask when it is a true root.
+    /// </summary>
+    public static U256 SquareRoot(in U256 a, out ulong isSquareMask)
+    {
+        Montgomery256.Power(a, SqrtExponent, Params.One, P, PPrime, out var root);
+        Square(root, out var check);
+        isSquareMask = U256.EqualMask(check, a);
+        return root;
+    }
+
+    /// <summary>The parity (least significant bit of the canonical value), as 0 or 1.</summary>
+    public static ulong Parity(in U256 a) => FromMontgomery(a).L0 & 1;
+
+    /// <summary>Parses 32 big-endian bytes; returns false when the value is not below p.</summary>
+    public static bool TryDecode(ReadOnlySpan<byte> bytes32, out U256 element)
+    {
+        var canonical = U256.FromBigEndian(bytes32);
+        if (!U256.LessThan(canonical, P))
+        {
+            element = default;
+            return false;
+        }
+
+        element = ToMontgomery(canonical);
+        return true;
+    }
+
+    public static void Encode(in U256 a, Span<byte> destination32) => FromMontgomery(a).WriteBigEndian(destination32);
+
+    /// <summary>Reduces a 48-byte big-endian integer modulo p (RFC 9380 hash_to_field with L = 48).</summary>
+    public static U256 ReduceWide(ReadOnlySpan<byte> bytes48)
+    {
+        // value = hi * 2^256 + lo with hi < 2^128. Montgomery-multiplying hi by R^2 gives
+        // hi * 2^256 mod p; a second multiplication by R^2 puts that into Montgomery form.
+        Span<byte> buffer = stackalloc byte[32];
+        buffer.Clear();
+        bytes48[..16].CopyTo(buffer[16..]);
+        var hi = U256.FromBigEndian(buffer);
+        var lo = Montgomery256.ReduceOnce(U256.FromBigEndian(bytes48[16..]), P);
+        Multiply(hi, RSquared, out var hiShifted);   // hi * 2^256 (canonical)
+        Multiply(hiShifted, RSquared, out var hiMont);
+        var loMont = ToMontgomery(lo);
+        Add(hiMont, loMont, out var r);
+        return r;
+    }
+}

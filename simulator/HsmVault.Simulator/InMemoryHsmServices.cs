@@ -1,0 +1,170 @@
+using System.Buffers.Binary;
+using System.Security.Cryptography;
+using System.Text;
+using HsmVault.Enclave;
+using Org.BouncyCastle.Crypto.Digests;
+using Org.BouncyCastle.Crypto.Parameters;
+using Org.BouncyCastle.Crypto.Signers;
+using Org.BouncyCastle.Math;
+using Org.BouncyCastle.Utilities;
+using ECPoint = Org.BouncyCastle.Math.EC.ECPoint;
+
+namespace HsmVault.Simulator;
+
+/// <summary>
+/// A seeded, fully deterministic <see cref="IHsmServices"/> for tests and simulations: every key
+/// comes from the seed, randomness from an HMAC-DRBG seeded by it, and ECDSA nonces follow RFC 6979.
+/// The same seed and the same calls give byte-identical outputs. Keys live in ordinary memory: never
+/// use it outside tests.
+/// </summary>
+public sealed class InMemoryHsmServices : IHsmServices
+{
+    private const int NonceLength = 12;
+    private const int TagLength = 16;
+
+    private readonly Lock _gate = new();
+    private readonly InMemoryNvram _nvram;
+    private readonly HmacDrbg _random;
+    private readonly byte[] _recordKey;
+    private readonly Dictionary<HsmHmacKey, byte[]> _hmacKeys = [];
+    private readonly ECPrivateKeyParameters _identityKey;
+    private readonly BigInteger _akeScalar;
+    private readonly byte[] _identityPublicKey;
+    private readonly byte[] _akePublicKey;
+
+    /// <summary>A fresh HSM with empty NVRAM whose keys and random stream derive from <paramref name="seed"/>.</summary>
+    public InMemoryHsmServices(ulong seed)
+        : this(seed, new InMemoryNvram())
+    {
+    }
+
+    /// <summary>
+    /// An HSM whose keys derive from <paramref name="seed"/> over existing <paramref name="nvram"/>;
+    /// reusing the NVRAM of an earlier instance with the same seed simulates a restart.
+    /// </summary>
+    public InMemoryHsmServices(ulong seed, InMemoryNvram nvram)
+    {
+        ArgumentNullException.ThrowIfNull(nvram);
+        _nvram = nvram;
+
+        Span<byte> seedBytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(seedBytes, seed);
+        byte[] master = SHA256.HashData([.. "HsmVault InMemoryHsmServices v1"u8, .. seedBytes]);
+        try
+        {
+            _recordKey = Derive(master, "record-key");
+            foreach (HsmHmacKey role in Enum.GetValues<HsmHmacKey>())
+            {
+                _hmacKeys[role] = Derive(master, $"hmac-key/{role}");
+            }
+
+            _identityKey = new ECPrivateKeyParameters(P256.ScalarFrom(Derive(master, "identity-key")), new ECDomainParameters(P256.Parameters));
+            _akeScalar = P256.ScalarFrom(Derive(master, "ake-key"));
+            _identityPublicKey = P256.Compress(P256.G.Multiply(_identityKey.D));
+            _akePublicKey = P256.Compress(P256.G.Multiply(_akeScalar));
+
+            // The boot number keeps a restarted instance from replaying the random stream (and so GCM nonces).
+            Span<byte> boot = stackalloc byte[8];
+            BinaryPrimitives.WriteUInt64BigEndian(boot, nvram.RegisterBoot());
+            byte[] drbgSeed = [.. Derive(master, "drbg"), .. boot];
+            _random = new HmacDrbg(drbgSeed);
+            CryptographicOperations.ZeroMemory(drbgSeed);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(master);
+        }
+    }
+
+    /// <inheritdoc />
+    public byte[] IdentityPublicKey => (byte[])_identityPublicKey.Clone();
+
+    /// <inheritdoc />
+    public byte[] AkePublicKey => (byte[])_akePublicKey.Clone();
+
+    /// <inheritdoc />
+    public int NvramCapacity => _nvram.Capacity;
+
+    /// <inheritdoc />
+    public void GetRandom(Span<byte> destination)
+    {
+        lock (_gate)
+        {
+            _random.Generate(destination);
+        }
+    }
+
+    /// <inheritdoc />
+    public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    {
+        byte[] output = new byte[NonceLength + plaintext.Length + TagLength];
+        Span<byte> nonce = output.AsSpan(0, NonceLength);
+        GetRandom(nonce);
+        using var aes = new AesGcm(_recordKey, TagLength);
+        aes.Encrypt(nonce, plaintext, output.AsSpan(NonceLength, plaintext.Length), output.AsSpan(NonceLength + plaintext.Length), associatedData);
+        return output;
+    }
+
+    /// <inheritdoc />
+    public bool TryUnseal(ReadOnlySpan<byte> sealedData, ReadOnlySpan<byte> associatedData, out byte[] plaintext)
+    {
+        plaintext = [];
+        if (sealedData.Length < NonceLength + TagLength)
+        {
+            return false;
+        }
+
+        int length = sealedData.Length - NonceLength - TagLength;
+        byte[] output = new byte[length];
+        using var aes = new AesGcm(_recordKey, TagLength);
+        try
+        {
+            aes.Decrypt(sealedData[..NonceLength], sealedData.Slice(NonceLength, length), sealedData[^TagLength..], output, associatedData);
+        }
+        catch (AuthenticationTagMismatchException)
+        {
+            return false;
+        }
+
+        plaintext = output;
+        return true;
+    }
+
+    /// <inheritdoc />
+    public byte[] Hmac(HsmHmacKey key, ReadOnlySpan<byte> data)
+    {
+        if (!_hmacKeys.TryGetValue(key, out byte[]? secret))
+        {
+            throw new ArgumentOutOfRangeException(nameof(key), key, "Unknown HMAC key role.");
+        }
+
+        return HMACSHA256.HashData(secret, data);
+    }
+
+    /// <inheritdoc />
+    public byte[] Sign(ReadOnlySpan<byte> message)
+    {
+        byte[] digest = SHA256.HashData(message);
+        var signer = new ECDsaSigner(new HMacDsaKCalculator(new Sha256Digest()));
+        signer.Init(true, _identityKey);
+        BigInteger[] rs = signer.GenerateSignature(digest);
+        return [.. BigIntegers.AsUnsignedByteArray(32, rs[0]), .. BigIntegers.AsUnsignedByteArray(32, rs[1])];
+    }
+
+    /// <inheritdoc />
+    public byte[] AkeDiffieHellman(ReadOnlySpan<byte> peerPoint)
+    {
+        ECPoint peer = P256.DecodeCompressed(peerPoint, nameof(peerPoint));
+
+        // A regular ladder: the default BouncyCastle multiplier's timing depends on the secret scalar.
+        return P256.Compress(P256.MultiplyRegular(peer, _akeScalar));
+    }
+
+    /// <inheritdoc />
+    public byte[] ReadNvram() => _nvram.Read();
+
+    /// <inheritdoc />
+    public void WriteNvram(ReadOnlySpan<byte> content) => _nvram.Write(content);
+
+    private static byte[] Derive(byte[] master, string label) => HMACSHA256.HashData(master, Encoding.UTF8.GetBytes(label));
+}

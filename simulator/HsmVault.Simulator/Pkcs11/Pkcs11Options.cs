@@ -1,0 +1,43 @@
+namespace HsmVault.Simulator.Pkcs11;
+
+/// <summary>
+/// How to reach the HSM key store over PKCS#11. Only standard PKCS#11 is assumed, so a vendor
+/// library replaces SoftHSM2 by changing <see cref="LibraryPath"/> and <see cref="TokenLabel"/>.
+/// </summary>
+/// <param name="LibraryPath">Path of the PKCS#11 module (e.g. <see cref="SoftHsm2LibraryPath"/>).</param>
+/// <param name="TokenLabel">Label of the token to use; exactly one present token must carry it.</param>
+/// <param name="Pin">Where the user PIN comes from.</param>
+/// <param name="KeyLabelPrefix">Prefix of the labels of every object this vault keeps on the token.</param>
+public sealed record Pkcs11Options(string LibraryPath, string TokenLabel, Pkcs11PinSource Pin, string KeyLabelPrefix = "hsmvault")
+{
+    /// <summary>Where Debian and Ubuntu's softhsm2 package installs the module.</summary>
+    public const string SoftHsm2LibraryPath = "/usr/lib/softhsm/libsofthsm2.so";
+
+    internal void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(LibraryPath))
+        {
+            throw new HsmConfigurationException("Pkcs11Options.LibraryPath is empty.");
+        }
+
+        if (!System.IO.File.Exists(LibraryPath))
+        {
+            throw new HsmConfigurationException($"Pkcs11Options.LibraryPath '{LibraryPath}' does not exist (for SoftHSM2: apt-get install softhsm2).");
+        }
+
+        if (string.IsNullOrWhiteSpace(TokenLabel) || TokenLabel.Length > 32)
+        {
+            throw new HsmConfigurationException("Pkcs11Options.TokenLabel must be 1 to 32 characters.");
+        }
+
+        if (Pin is null)
+        {
+            throw new HsmConfigurationException("Pkcs11Options.Pin is missing.");
+        }
+
+        if (string.IsNullOrWhiteSpace(KeyLabelPrefix))
+        {
+            throw new HsmConfigurationException("Pkcs11Options.KeyLabelPrefix is empty.");
+        }
+    }
+}

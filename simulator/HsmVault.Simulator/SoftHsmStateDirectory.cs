@@ -1,0 +1,67 @@
+using System.Security.Cryptography;
+using HsmVault.Simulator.Pkcs11;
+
+namespace HsmVault.Simulator;
+
+/// <summary>
+/// A SoftHSM2 token store of the simulator's own: a folder holding softhsm2.conf, the token files
+/// and the PIN files (mode 0600). Created on first use, reused afterwards, so a simulator restarted
+/// on the same folder finds the same keys and NVRAM.
+/// </summary>
+public static class SoftHsmStateDirectory
+{
+    private const string InitializedMarker = "token-initialized";
+
+    /// <summary>
+    /// Prepares <paramref name="directory"/> and points SOFTHSM2_CONF at it (this must happen before the
+    /// PKCS#11 library is loaded in this process), initialising the token on first use. Returns the
+    /// options that open the token.
+    /// </summary>
+    public static Pkcs11Options Prepare(string directory, string libraryPath, string tokenLabel)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        directory = Path.GetFullPath(directory);
+        string tokens = Path.Combine(directory, "tokens");
+        Directory.CreateDirectory(tokens);
+        string config = Path.Combine(directory, "softhsm2.conf");
+        if (!File.Exists(config))
+        {
+            File.WriteAllText(config, $"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n");
+        }
+
+        Environment.SetEnvironmentVariable("SOFTHSM2_CONF", config);
+        string userPinFile = EnsurePinFile(Path.Combine(directory, "user-pin"));
+        string securityOfficerPinFile = EnsurePinFile(Path.Combine(directory, "so-pin"));
+
+        string marker = Path.Combine(directory, InitializedMarker);
+        if (!File.Exists(marker))
+        {
+            Pkcs11TokenInitializer.InitializeFreeSlot(
+                libraryPath,
+                tokenLabel,
+                File.ReadAllText(securityOfficerPinFile).Trim(),
+                File.ReadAllText(userPinFile).Trim());
+            File.WriteAllText(marker, tokenLabel + "\n");
+        }
+
+        return new Pkcs11Options(libraryPath, tokenLabel, Pkcs11PinSource.File(userPinFile));
+    }
+
+    private static string EnsurePinFile(string path)
+    {
+        if (!File.Exists(path))
+        {
+            string pin = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(12));
+            FileStreamOptions options = new() { Mode = FileMode.CreateNew, Access = FileAccess.Write };
+            if (!OperatingSystem.IsWindows())
+            {
+                options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            }
+
+            using StreamWriter writer = new(path, System.Text.Encoding.ASCII, options);
+            writer.Write(pin);
+        }
+
+        return path;
+    }
+}

@@ -1,0 +1,42 @@
+namespace HsmVault.Enclave.Tests.Vault;
+
+/// <summary>Wraps an <see cref="IHsmServices"/> to count NVRAM writes and to make them fail on demand.</summary>
+internal sealed class CountingHsmServices(IHsmServices inner) : IHsmServices
+{
+    public int NvramWrites { get; private set; }
+
+    public bool FailNextNvramWrite { get; set; }
+
+    public byte[] IdentityPublicKey => inner.IdentityPublicKey;
+
+    public byte[] AkePublicKey => inner.AkePublicKey;
+
+    public int NvramCapacity => inner.NvramCapacity;
+
+    public void GetRandom(Span<byte> destination) => inner.GetRandom(destination);
+
+    public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData) => inner.Seal(plaintext, associatedData);
+
+    public bool TryUnseal(ReadOnlySpan<byte> sealedData, ReadOnlySpan<byte> associatedData, out byte[] plaintext) =>
+        inner.TryUnseal(sealedData, associatedData, out plaintext);
+
+    public byte[] Hmac(HsmHmacKey key, ReadOnlySpan<byte> data) => inner.Hmac(key, data);
+
+    public byte[] Sign(ReadOnlySpan<byte> message) => inner.Sign(message);
+
+    public byte[] AkeDiffieHellman(ReadOnlySpan<byte> peerPoint) => inner.AkeDiffieHellman(peerPoint);
+
+    public byte[] ReadNvram() => inner.ReadNvram();
+
+    public void WriteNvram(ReadOnlySpan<byte> content)
+    {
+        if (FailNextNvramWrite)
+        {
+            FailNextNvramWrite = false;
+            throw new IOException("simulated NVRAM write failure");
+        }
+
+        NvramWrites++;
+        inner.WriteNvram(content);
+    }
+}

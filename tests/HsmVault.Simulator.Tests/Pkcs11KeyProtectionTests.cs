@@ -1,0 +1,158 @@
+using HsmVault.Enclave;
+using HsmVault.Simulator.Pkcs11;
+using Net.Pkcs11Interop.Common;
+using Net.Pkcs11Interop.HighLevelAPI;
+
+namespace HsmVault.Simulator.Tests;
+
+/// <summary>What an operator holding the token PIN can do to the vault's keys: nothing that reveals them.</summary>
+[TestClass]
+public sealed class Pkcs11KeyProtectionTests
+{
+    private static Pkcs11Options? s_options;
+    private static Pkcs11HsmServices? s_hsm;
+
+    private static Pkcs11Options Options => s_options ?? throw new InvalidOperationException("Class initialisation did not run.");
+
+    [ClassInitialize]
+    public static void ProvisionToken(TestContext context)
+    {
+        s_options = SoftHsmSandbox.ForThisProcess.CreateToken("protection");
+        s_hsm = Pkcs11HsmServices.OpenOrProvision(s_options);
+    }
+
+    [ClassCleanup]
+    public static void CloseToken() => s_hsm?.Dispose();
+
+    public static IEnumerable<object[]> SecretAndPrivateKeys()
+    {
+        yield return [CKO.CKO_SECRET_KEY, "hsmvault-record-key"];
+        yield return [CKO.CKO_SECRET_KEY, "hsmvault-hmac-oprf-seed"];
+        yield return [CKO.CKO_SECRET_KEY, "hsmvault-hmac-log-mac"];
+        yield return [CKO.CKO_SECRET_KEY, "hsmvault-hmac-fake-record-seed"];
+        yield return [CKO.CKO_PRIVATE_KEY, "hsmvault-identity-key"];
+        yield return [CKO.CKO_PRIVATE_KEY, "hsmvault-ake-key"];
+    }
+
+    [TestMethod]
+    public void Every_hmac_role_has_a_key_listed_here()
+    {
+        var labels = SecretAndPrivateKeys().Select(row => (string)row[1]).ToHashSet();
+        var roles = new Pkcs11KeyLabels("hsmvault");
+        foreach (HsmHmacKey role in Enum.GetValues<HsmHmacKey>())
+        {
+            Assert.Contains(roles.Hmac(role), labels);
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(SecretAndPrivateKeys))]
+    public void Key_is_a_sensitive_token_object_that_was_never_extractable(CKO objectClass, string label)
+    {
+        using var inspector = new TokenInspector(Options);
+        IObjectHandle key = inspector.FindSingle(objectClass, label);
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_TOKEN).GetValueAsBool(), "CKA_TOKEN");
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_PRIVATE).GetValueAsBool(), "CKA_PRIVATE");
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_SENSITIVE).GetValueAsBool(), "CKA_SENSITIVE");
+        Assert.IsFalse(inspector.Read(key, CKA.CKA_EXTRACTABLE).GetValueAsBool(), "CKA_EXTRACTABLE");
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_ALWAYS_SENSITIVE).GetValueAsBool(), "CKA_ALWAYS_SENSITIVE");
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_NEVER_EXTRACTABLE).GetValueAsBool(), "CKA_NEVER_EXTRACTABLE");
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_LOCAL).GetValueAsBool(), "CKA_LOCAL: generated inside the token");
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(SecretAndPrivateKeys))]
+    public void Reading_the_key_value_is_refused(CKO objectClass, string label)
+    {
+        using var inspector = new TokenInspector(Options);
+        IObjectHandle key = inspector.FindSingle(objectClass, label);
+        Assert.AreEqual(CKR.CKR_ATTRIBUTE_SENSITIVE, inspector.GetAttributeReturnValue(key, CKA.CKA_VALUE));
+        IObjectAttribute value = inspector.Read(key, CKA.CKA_VALUE);
+        Assert.IsTrue(value.CannotBeRead);
+        Assert.ThrowsExactly<AttributeValueException>(() => value.GetValueAsByteArray());
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(SecretAndPrivateKeys))]
+    public void Wrapping_the_key_out_of_the_token_is_refused(CKO objectClass, string label)
+    {
+        using var inspector = new TokenInspector(Options);
+        IObjectHandle key = inspector.FindSingle(objectClass, label);
+        using IMechanism keyGeneration = inspector.Mechanisms.Create(CKM.CKM_AES_KEY_GEN);
+        IObjectHandle wrappingKey = inspector.Session.GenerateKey(keyGeneration,
+        [
+            inspector.Attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+            inspector.Attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_AES),
+            inspector.Attributes.Create(CKA.CKA_VALUE_LEN, 32UL),
+            inspector.Attributes.Create(CKA.CKA_TOKEN, false),
+            inspector.Attributes.Create(CKA.CKA_WRAP, true),
+        ]);
+        try
+        {
+            using IMechanism wrap = inspector.Mechanisms.Create(CKM.CKM_AES_KEY_WRAP_PAD);
+            Pkcs11Exception ex = Assert.ThrowsExactly<Pkcs11Exception>(() => inspector.Session.WrapKey(wrap, wrappingKey, key));
+            Assert.AreEqual(CKR.CKR_KEY_UNEXTRACTABLE, ex.RV);
+        }
+        finally
+        {
+            inspector.Session.DestroyObject(wrappingKey);
+        }
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(SecretAndPrivateKeys))]
+    public void Protection_attributes_cannot_be_relaxed(CKO objectClass, string label)
+    {
+        using var inspector = new TokenInspector(Options);
+        IObjectHandle key = inspector.FindSingle(objectClass, label);
+        Assert.ThrowsExactly<Pkcs11Exception>(() => inspector.Session.SetAttributeValue(key, [inspector.Attributes.Create(CKA.CKA_EXTRACTABLE, true)]));
+        Assert.ThrowsExactly<Pkcs11Exception>(() => inspector.Session.SetAttributeValue(key, [inspector.Attributes.Create(CKA.CKA_SENSITIVE, false)]));
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_SENSITIVE).GetValueAsBool());
+        Assert.IsFalse(inspector.Read(key, CKA.CKA_EXTRACTABLE).GetValueAsBool());
+    }
+
+    [TestMethod]
+    public void Each_key_is_limited_to_its_own_use()
+    {
+        using var inspector = new TokenInspector(Options);
+        IObjectHandle identity = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, "hsmvault-identity-key");
+        IObjectHandle ake = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, "hsmvault-ake-key");
+        IObjectHandle recordKey = inspector.FindSingle(CKO.CKO_SECRET_KEY, "hsmvault-record-key");
+        IObjectHandle logMac = inspector.FindSingle(CKO.CKO_SECRET_KEY, "hsmvault-hmac-log-mac");
+        Assert.IsFalse(inspector.Read(identity, CKA.CKA_DERIVE).GetValueAsBool(), "identity key cannot derive");
+        Assert.IsFalse(inspector.Read(ake, CKA.CKA_SIGN).GetValueAsBool(), "AKE key cannot sign");
+        Assert.IsFalse(inspector.Read(recordKey, CKA.CKA_WRAP).GetValueAsBool(), "record key cannot wrap other keys out");
+        Assert.IsFalse(inspector.Read(logMac, CKA.CKA_DERIVE).GetValueAsBool(), "HMAC keys cannot derive readable keys");
+        Assert.IsFalse(inspector.Read(logMac, CKA.CKA_ENCRYPT).GetValueAsBool(), "HMAC keys do not encrypt");
+
+        using IMechanism ecdsa = inspector.Mechanisms.Create(CKM.CKM_ECDSA);
+        Pkcs11Exception ex = Assert.ThrowsExactly<Pkcs11Exception>(() => inspector.Session.Sign(ecdsa, ake, new byte[32]));
+        Assert.AreEqual(CKR.CKR_KEY_FUNCTION_NOT_PERMITTED, ex.RV);
+    }
+
+    [TestMethod]
+    public void Open_refuses_a_record_key_that_could_be_extracted()
+    {
+        Pkcs11Options options = Options with { KeyLabelPrefix = "planted" };
+        using (var inspector = new TokenInspector(options))
+        {
+            using IMechanism keyGeneration = inspector.Mechanisms.Create(CKM.CKM_AES_KEY_GEN);
+            inspector.Session.GenerateKey(keyGeneration,
+            [
+                inspector.Attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+                inspector.Attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_AES),
+                inspector.Attributes.Create(CKA.CKA_VALUE_LEN, 32UL),
+                inspector.Attributes.Create(CKA.CKA_TOKEN, true),
+                inspector.Attributes.Create(CKA.CKA_SENSITIVE, false),
+                inspector.Attributes.Create(CKA.CKA_EXTRACTABLE, true),
+                inspector.Attributes.Create(CKA.CKA_ENCRYPT, true),
+                inspector.Attributes.Create(CKA.CKA_DECRYPT, true),
+                inspector.Attributes.Create(CKA.CKA_LABEL, "planted-record-key"),
+            ]);
+        }
+
+        HsmConfigurationException ex = Assert.ThrowsExactly<HsmConfigurationException>(() => Pkcs11HsmServices.OpenOrProvision(options));
+        Assert.Contains("planted-record-key", ex.Message);
+        Assert.Contains("CKA_EXTRACTABLE=false", ex.Message);
+    }
+}

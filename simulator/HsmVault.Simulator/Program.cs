@@ -1,3 +1,4 @@
-// The simulator process is built with the enclave; this entry point keeps the solution buildable.
-Console.Error.WriteLine("hsmvault-simulator: not built yet.");
-return 2;
+using System.CommandLine;
+using HsmVault.Simulator;
+
+return await SimulatorCommandLine.Build().Parse(args).InvokeAsync().ConfigureAwait(false);

@@ -1,3 +1,18 @@
-// The hsmvault command line is built in a later issue; this entry point keeps the solution buildable.
-Console.Error.WriteLine("hsmvault: not built yet.");
-return 2;
+using HsmVault.Cli;
+
+using var cancel = new CancellationTokenSource();
+Console.CancelKeyPress += (_, e) =>
+{
+    e.Cancel = true;
+    cancel.Cancel();
+};
+
+try
+{
+    return await HsmVaultCli.RunAsync(args, CliConsole.Process(), cancel.Token);
+}
+catch (OperationCanceledException)
+{
+    Console.Error.WriteLine("hsmvault: cancelled");
+    return 130;
+}

@@ -45,16 +45,4 @@ internal sealed class BatchContext
         Updates.Add(new LeafUpdate { Key = ByteString.CopyFrom(key), ValueHash = ByteString.CopyFrom(valueHash) });
         Writes.Add(new RecordWrite { UserId = ByteString.CopyFrom(userId), Key = ByteString.CopyFrom(key), Record = record });
     }
-
-    public void Remove(ReadOnlySpan<byte> userId, byte[] key)
-    {
-        if (!Tree.Remove(key))
-        {
-            throw new InvalidOperationException("Remove: the record was checked present but the tree does not hold it");
-        }
-
-        _writtenKeys.Add(Convert.ToHexString(key));
-        Updates.Add(new LeafUpdate { Key = ByteString.CopyFrom(key), ValueHash = ByteString.Empty });
-        Writes.Add(new RecordWrite { UserId = ByteString.CopyFrom(userId), Key = ByteString.CopyFrom(key) });
-    }
 }

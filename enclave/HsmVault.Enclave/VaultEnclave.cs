@@ -23,6 +23,10 @@ public sealed class VaultEnclave
     // Mirror of NVRAM; null when it must be re-read (at start, or after a failed write).
     private CommittedState? _committed;
 
+    // The last committed batch's entry and store delta, so a host that lost the response can
+    // recover it (bounded: one batch).
+    private BatchResult? _lastCommitted;
+
     public VaultEnclave(IHsmServices hsm, VaultPolicy policy)
     {
         ArgumentNullException.ThrowIfNull(hsm);
@@ -52,7 +56,7 @@ public sealed class VaultEnclave
         {
             parsed = EnclaveRequest.Parser.ParseFrom(request);
         }
-        catch (InvalidProtocolBufferException ex)
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or ArgumentException or InvalidOperationException)
         {
             return Error(EnclaveErrorCode.MalformedRequest, $"request: not a valid EnclaveRequest ({ex.Message})").ToByteArray();
         }
@@ -101,7 +105,7 @@ public sealed class VaultEnclave
             return NotReady();
         }
 
-        return new EnclaveResponse
+        var report = new EnclaveResponse
         {
             State = new StateReport
             {
@@ -113,6 +117,13 @@ public sealed class VaultEnclave
                 AttemptLimit = (uint)_policy.AttemptLimit,
             },
         };
+        if (_lastCommitted?.Entry is { } last && last.Index == committed.LogIndex)
+        {
+            report.State.LastEntry = last;
+            report.State.LastWrites.AddRange(_lastCommitted.Writes);
+        }
+
+        return report;
     }
 
     private EnclaveResponse ApplyBatch(Batch batch)
@@ -149,6 +160,8 @@ public sealed class VaultEnclave
             Commit(new CommittedState(entry.Index, entry.MerkleRoot.ToByteArray(), entry.Mac.ToByteArray()));
             result.Entry = entry;
             result.Writes.AddRange(context.Writes);
+            _lastCommitted = new BatchResult { Entry = entry.Clone() };
+            _lastCommitted.Writes.AddRange(context.Writes.Select(w => w.Clone()));
         }
 
         return new EnclaveResponse { Batch = result };

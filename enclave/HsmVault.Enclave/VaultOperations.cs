@@ -67,7 +67,7 @@ internal sealed class VaultOperations
         ulong id = request.RequestId;
         return request.OperationCase switch
         {
-            ClientRequest.OperationOneofCase.RegisterStart => RegisterStart(tag, id, request.RegisterStart),
+            ClientRequest.OperationOneofCase.RegisterStart => RegisterStart(batch, tag, id, request.RegisterStart),
             ClientRequest.OperationOneofCase.RegisterFinish => RegisterFinish(batch, tag, id, request.RegisterFinish, witness),
             ClientRequest.OperationOneofCase.LoginStart => LoginStart(batch, tag, id, request.LoginStart, witness),
             ClientRequest.OperationOneofCase.LoginFinish => LoginFinish(batch, tag, id, request.LoginFinish, witness),
@@ -76,7 +76,7 @@ internal sealed class VaultOperations
         };
     }
 
-    private OperationResult RegisterStart(ulong tag, ulong id, RegisterStart request)
+    private OperationResult RegisterStart(BatchContext batch, ulong tag, ulong id, RegisterStart request)
     {
         if (CheckUserId(tag, id, request.UserId, "register_start.user_id") is { } invalid)
         {
@@ -96,13 +96,14 @@ internal sealed class VaultOperations
             return BadCrypto(tag, id, "register_start.registration_request", ex);
         }
 
+        var ticket = new RegistrationTicket(nonce, batch.Committed.LogIndex);
         return OperationResults.Ok(tag, new ClientResponse
         {
             RequestId = id,
             RegisterStarted = new RegisterStarted
             {
                 RegistrationResponse = ByteString.CopyFrom(response),
-                RegistrationSession = ByteString.CopyFrom(RegistrationTicket.Seal(_hsm, userId, nonce)),
+                RegistrationSession = ByteString.CopyFrom(ticket.Seal(_hsm, userId)),
             },
         });
     }
@@ -115,8 +116,8 @@ internal sealed class VaultOperations
         }
 
         byte[] userId = request.UserId.ToByteArray();
-        byte[]? nonce = RegistrationTicket.TryUnseal(_hsm, userId, request.RegistrationSession.Span);
-        if (nonce is null)
+        RegistrationTicket? ticket = RegistrationTicket.TryUnseal(_hsm, userId, request.RegistrationSession.Span);
+        if (ticket is null)
         {
             return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "register_finish.registration_session", "not a registration session issued for this user");
         }
@@ -147,10 +148,17 @@ internal sealed class VaultOperations
             return OperationResults.FromLookup(tag, id, lookup);
         }
 
+        // Any write to the user since the ticket was issued (including this very upload, or a
+        // deletion) makes the ticket stale, so a captured upload cannot reset a record later.
+        if (lookup.Version > ticket.IssuedAtIndex)
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.Stale, "register_finish.registration_session", "the user's record changed since this registration started; start again");
+        }
+
         // Registering over a live record replaces it: the new record has a new OPRF key, so
         // nothing learned against the old one carries over. Who may register a user id is the
         // application's decision (the host authenticates the account before relaying).
-        var fresh = new VaultRecord(0, nonce, record, request.EncryptedKeyBlob.ToByteArray());
+        var fresh = new VaultRecord(0, ticket.Nonce, record, request.EncryptedKeyBlob.ToByteArray());
         batch.Write(userId, MerkleHashing.UserKey(userId), fresh.Seal(_hsm, userId, batch.Version));
         return OperationResults.Ok(tag, new ClientResponse { RequestId = id, Registered = new Registered() });
     }
@@ -207,7 +215,7 @@ internal sealed class VaultOperations
         else if (exhausted)
         {
             // The record ran out of guesses earlier and its last login never finished: destroy it now.
-            batch.Remove(userId, key);
+            Bury(batch, userId);
             session = new LoginSession(true, batch.Version, serverState);
         }
         else
@@ -287,7 +295,7 @@ internal sealed class VaultOperations
                 byte[] key = MerkleHashing.UserKey(userId);
                 if (request.Action == LoginAction.Delete)
                 {
-                    batch.Remove(userId, key);
+                    Bury(batch, userId);
                     return OperationResults.Ok(tag, new ClientResponse { RequestId = id, Deleted = new Deleted() });
                 }
 
@@ -317,7 +325,7 @@ internal sealed class VaultOperations
         if (left == 0)
         {
             // The last allowed guess failed: the record is destroyed for good.
-            batch.Remove(userId, MerkleHashing.UserKey(userId));
+            Bury(batch, userId);
         }
 
         return OperationResults.Ok(tag, OperationResults.ErrorResponse(id, ErrorCode.AuthFailed, "login_finish.ke3", "authentication failed", left));
@@ -384,9 +392,14 @@ internal sealed class VaultOperations
             return OperationResults.Unauthorized(tag, $"operator_delete.max_record_version: the record (version {lookup.Version}) is newer than the authorisation");
         }
 
-        batch.Remove(userId, MerkleHashing.UserKey(userId));
+        Bury(batch, userId);
         return new OperationResult { Tag = tag, Outcome = OperationOutcome.OutcomeOk, Detail = "deleted" };
     }
+
+    // Destroys a record for good: the key blob is gone, the leaf stays as a tombstone so its
+    // version keeps rising and nothing older can be replayed into it.
+    private void Bury(BatchContext batch, byte[] userId) =>
+        batch.Write(userId, MerkleHashing.UserKey(userId), VaultRecord.Tombstone.Seal(_hsm, userId, batch.Version));
 
     // Checks what the host claims about a user against the batch's current root.
     private RecordLookup Lookup(BatchContext batch, ReadOnlySpan<byte> userId, RecordWitness? witness)
@@ -420,9 +433,12 @@ internal sealed class VaultOperations
         }
 
         VaultRecord? record = VaultRecord.TryUnseal(_hsm, userId, witness.Record);
-        return record is null
-            ? RecordLookup.Corrupt("witness.record: matches the tree but does not unseal for this user and version")
-            : RecordLookup.Found(record, witness.Record);
+        if (record is null)
+        {
+            return RecordLookup.Corrupt("witness.record: matches the tree but does not unseal for this user and version");
+        }
+
+        return record.IsTombstone ? RecordLookup.Buried(witness.Record.Version) : RecordLookup.Found(record, witness.Record);
     }
 
     private OperationResult? CheckUserId(ulong tag, ulong id, ByteString userId, string field)

@@ -7,18 +7,37 @@ namespace HsmVault.Enclave;
 /// A user's record as the enclave sees it once unsealed. The host stores it sealed under the
 /// fleet record key with the user id and the record version as associated data, so a record
 /// cannot be moved to another user or passed off as another version.
-/// Plaintext: 0x01 || u32_be attempts_used || credential nonce (32) || u16_be len || OPAQUE record || u16_be len || key blob.
+/// Plaintext: 0x01 || u32_be attempts_used || credential nonce (32) || u16_be len || OPAQUE record || u16_be len || key blob,
+/// or the single byte 0x02 for a tombstone: a deleted or destroyed record. Tombstones keep the
+/// user's leaf (and its version) in the tree, so an old registration upload can never be
+/// replayed into an empty slot to restore a destroyed record with a fresh counter.
 /// </summary>
 internal sealed record VaultRecord(uint AttemptsUsed, byte[] CredentialNonce, byte[] RegistrationRecord, byte[] KeyBlob)
 {
     public const int NonceBytes = 32;
 
     private const byte Format = 0x01;
+    private const byte TombstoneFormat = 0x02;
+
+    /// <summary>The record that replaces a deleted or destroyed one.</summary>
+    public static VaultRecord Tombstone { get; } = new(0, [], [], []) { IsTombstone = true };
+
+    /// <summary>Whether this is a tombstone rather than a live record.</summary>
+    public bool IsTombstone { get; private init; }
 
     private static ReadOnlySpan<byte> AadLabel => "HsmVault-v1 record"u8;
 
     public SealedRecord Seal(IHsmServices hsm, ReadOnlySpan<byte> userId, ulong version)
     {
+        if (IsTombstone)
+        {
+            return new SealedRecord
+            {
+                Version = version,
+                Ciphertext = Google.Protobuf.ByteString.CopyFrom(hsm.Seal([TombstoneFormat], AssociatedData(userId, version))),
+            };
+        }
+
         byte[] plaintext = new byte[1 + 4 + NonceBytes + 2 + RegistrationRecord.Length + 2 + KeyBlob.Length];
         Span<byte> cursor = plaintext;
         cursor[0] = Format;
@@ -44,6 +63,11 @@ internal sealed record VaultRecord(uint AttemptsUsed, byte[] CredentialNonce, by
         if (!hsm.TryUnseal(sealedRecord.Ciphertext.Span, AssociatedData(userId, sealedRecord.Version), out byte[] plaintext))
         {
             return null;
+        }
+
+        if (plaintext is [TombstoneFormat])
+        {
+            return Tombstone;
         }
 
         ReadOnlySpan<byte> cursor = plaintext;

@@ -90,6 +90,42 @@ internal static class P256Curve
     }
 
     /// <summary>
+    /// Encodes several points with one field inversion (Montgomery's trick). Returns false if any
+    /// point is the identity, which has no 33-byte encoding.
+    /// </summary>
+    public static bool TryEncodeBatch(ReadOnlySpan<ProjectivePoint> points, Span<byte> destination)
+    {
+        int count = points.Length;
+        Span<U256> prefix = stackalloc U256[count];
+        var acc = P256Field.One;
+        for (int i = 0; i < count; i++)
+        {
+            if (points[i].IsIdentityMask() != 0)
+            {
+                return false;
+            }
+
+            prefix[i] = acc;
+            P256Field.Multiply(acc, points[i].Z, out acc);
+        }
+
+        // acc = Z_0 * ... * Z_{n-1}; walk back, peeling one Z at a time.
+        var inverse = P256Field.Invert(acc);
+        for (int i = count - 1; i >= 0; i--)
+        {
+            P256Field.Multiply(inverse, prefix[i], out var zInv);
+            P256Field.Multiply(inverse, points[i].Z, out inverse);
+            P256Field.Multiply(points[i].X, zInv, out var x);
+            P256Field.Multiply(points[i].Y, zInv, out var y);
+            var slot = destination.Slice(i * CompressedLength, CompressedLength);
+            slot[0] = (byte)(0x02 | P256Field.Parity(y));
+            P256Field.Encode(x, slot[1..]);
+        }
+
+        return true;
+    }
+
+    /// <summary>
     /// k * P with a fixed 4-bit window: 252 doublings and 64 additions of a table entry chosen by
     /// a full constant-time scan, for every k. With complete formulas, zero digits and the
     /// identity need no special case.

@@ -12,7 +12,6 @@ internal static class P256Field
         new("FFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF");
 
     private static readonly U256 P = Params.Modulus;
-    private static readonly ulong PPrime = Params.MPrime;
     private static readonly U256 RSquared = Params.RSquared;
     private static readonly U256 SqrtExponent = MontgomeryModulus.FromBig((Params.Value + 1) / 4);
 
@@ -29,16 +28,16 @@ internal static class P256Field
             System.Globalization.NumberStyles.HexNumber)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Multiply(in U256 a, in U256 b, out U256 r) => Montgomery256.Multiply(a, b, P, PPrime, out r);
+    public static void Multiply(in U256 a, in U256 b, out U256 r) => P256FieldMultiplier.Multiply(a, b, out r);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Square(in U256 a, out U256 r) => Montgomery256.Multiply(a, a, P, PPrime, out r);
+    public static void Square(in U256 a, out U256 r) => P256FieldMultiplier.Multiply(a, a, out r);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Add(in U256 a, in U256 b, out U256 r) => Montgomery256.Add(a, b, P, out r);
+    public static void Add(in U256 a, in U256 b, out U256 r) => P256FieldMultiplier.Add(a, b, out r);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Subtract(in U256 a, in U256 b, out U256 r) => Montgomery256.Subtract(a, b, P, out r);
+    public static void Subtract(in U256 a, in U256 b, out U256 r) => P256FieldMultiplier.Subtract(a, b, out r);
 
     public static void Negate(in U256 a, out U256 r) => Montgomery256.Subtract(default, a, P, out r);
 
@@ -59,8 +58,7 @@ internal static class P256Field
     /// <summary>a^(p-2): the inverse, or zero for zero (RFC 9380 inv0).</summary>
     public static U256 Invert(in U256 a)
     {
-        Montgomery256.Power(a, Params.MinusTwo, Params.One, P, PPrime, out var r);
-        return r;
+        return Power(a, Params.MinusTwo);
     }
 
     /// <summary>
@@ -69,10 +67,38 @@ internal static class P256Field
     /// </summary>
     public static U256 SquareRoot(in U256 a, out ulong isSquareMask)
     {
-        Montgomery256.Power(a, SqrtExponent, Params.One, P, PPrime, out var root);
+        var root = Power(a, SqrtExponent);
         Square(root, out var check);
         isSquareMask = U256.EqualMask(check, a);
         return root;
+    }
+
+    /// <summary>a^e for a public exponent, fixed 4-bit window (zero windows skipped: e is public).</summary>
+    private static U256 Power(in U256 a, in U256 exponent)
+    {
+        Span<U256> table = stackalloc U256[16];
+        table[0] = One;
+        table[1] = a;
+        for (int i = 2; i < 16; i++)
+        {
+            Multiply(table[i - 1], a, out table[i]);
+        }
+
+        U256 acc = One;
+        for (int w = 63; w >= 0; w--)
+        {
+            Square(acc, out acc);
+            Square(acc, out acc);
+            Square(acc, out acc);
+            Square(acc, out acc);
+            uint digit = exponent.Nibble(w);
+            if (digit != 0)
+            {
+                Multiply(acc, table[(int)digit], out acc);
+            }
+        }
+
+        return acc;
     }
 
     /// <summary>The parity (least significant bit of the canonical value), as 0 or 1.</summary>

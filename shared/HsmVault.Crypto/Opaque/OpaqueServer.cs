@@ -64,45 +64,64 @@ public sealed class OpaqueServer
         var clientKeyshareBytes = ke1[(OpaqueSizes.PublicKey + OpaqueSizes.Nonce)..];
         var clientKeyshare = P256Group.DecodeElement(clientKeyshareBytes, "ke1.clientPublicKeyshare");
 
-        // Credential response: evaluated_message || masking_nonce || masked_response.
+        // Draw randomness in the RFC's order: masking nonce, server nonce, keyshare seed.
         var credentialResponse = new byte[OpaqueSizes.CredentialResponse];
-        var oprfKey = OpaqueKeySchedule.DeriveOprfKey(_oprfSeed, credentialIdentifier);
-        P256Group.EncodeElement(P256Curve.Multiply(oprfKey, blinded), "evaluatedMessage").CopyTo(credentialResponse, 0);
-        oprfKey = default;
         var maskingNonce = credentialResponse.AsSpan(OpaqueSizes.PublicKey, OpaqueSizes.Nonce);
         _random.Fill(maskingNonce);
-        var pad = OpaqueKeySchedule.CredentialResponsePad(record.MaskingKeySpan, maskingNonce);
-        var masked = credentialResponse.AsSpan(OpaqueSizes.PublicKey + OpaqueSizes.Nonce);
-        OpaqueKeySchedule.Xor(pad, [.. _serverPublicKey, .. record.EnvelopeSpan], masked);
-
-        // Auth response: server_nonce || server_public_keyshare || server_mac.
         var serverNonce = new byte[OpaqueSizes.Nonce];
         _random.Fill(serverNonce);
         var keyshareSeed = new byte[OpaqueSizes.PrivateKey];
         _random.Fill(keyshareSeed);
         var serverSecret = OpaqueKeySchedule.DeriveDiffieHellmanPrivateKey(keyshareSeed);
         CryptographicOperations.ZeroMemory(keyshareSeed);
-        var serverKeyshare = OpaqueKeySchedule.PublicKeyOf(serverSecret);
 
-        var serverId = OpaqueKeySchedule.IdentityOrDefault(serverIdentity, _serverPublicKey);
-        var clientId = OpaqueKeySchedule.IdentityOrDefault(clientIdentity, record.ClientPublicKeySpan);
-        var preamble = OpaqueKeySchedule.Preamble(_configuration.Context, clientId, ke1, serverId, credentialResponse, serverNonce, serverKeyshare);
+        // All products first, then one batched encoding (a single field inversion for all of them).
+        var oprfKey = OpaqueKeySchedule.DeriveOprfKey(_oprfSeed, credentialIdentifier);
+        var software = _akeKey as SoftwareAkeKey;
+        Span<ProjectivePoint> points = stackalloc ProjectivePoint[software is null ? 4 : 5];
+        points[0] = P256Curve.Multiply(oprfKey, blinded);
+        points[1] = P256Curve.MultiplyBase(serverSecret);
+        points[2] = P256Curve.Multiply(serverSecret, clientKeyshare);
+        points[3] = P256Curve.Multiply(serverSecret, record.ClientPoint);
+        if (software is not null)
+        {
+            points[4] = software.Multiply(clientKeyshare);
+        }
 
-        var dh1 = P256Group.EncodeElement(P256Curve.Multiply(serverSecret, clientKeyshare), "dh1");
-        var dh2 = _akeKey is SoftwareAkeKey software ? software.DiffieHellman(clientKeyshare) : _akeKey.DiffieHellman(clientKeyshareBytes);
+        oprfKey = default;
+        serverSecret = default;
+        var encoded = new byte[points.Length * OpaqueSizes.PublicKey];
+        if (!P256Curve.TryEncodeBatch(points, encoded))
+        {
+            throw new CryptographicException("a KE2 product is the identity; the group arithmetic is broken");
+        }
+
+        points.Clear();
+        var encodedSpan = encoded.AsSpan();
+        encodedSpan[..OpaqueSizes.PublicKey].CopyTo(credentialResponse);
+        var serverKeyshare = encodedSpan.Slice(OpaqueSizes.PublicKey, OpaqueSizes.PublicKey).ToArray();
+        var dh1 = encodedSpan.Slice(2 * OpaqueSizes.PublicKey, OpaqueSizes.PublicKey);
+        var dh3 = encodedSpan.Slice(3 * OpaqueSizes.PublicKey, OpaqueSizes.PublicKey);
+        var dh2 = software is not null
+            ? encodedSpan.Slice(4 * OpaqueSizes.PublicKey, OpaqueSizes.PublicKey).ToArray()
+            : _akeKey.DiffieHellman(clientKeyshareBytes);
         if (dh2.Length != OpaqueSizes.PublicKey)
         {
             throw new CryptographicException($"IServerAkeKey.DiffieHellman returned {dh2.Length} bytes, expected {OpaqueSizes.PublicKey}");
         }
 
-        var dh3 = P256Group.EncodeElement(P256Curve.Multiply(serverSecret, record.ClientPoint), "dh3");
-        serverSecret = default;
+        var pad = OpaqueKeySchedule.CredentialResponsePad(record.MaskingKeySpan, maskingNonce);
+        var masked = credentialResponse.AsSpan(OpaqueSizes.PublicKey + OpaqueSizes.Nonce);
+        OpaqueKeySchedule.Xor(pad, [.. _serverPublicKey, .. record.EnvelopeSpan], masked);
+
+        var serverId = OpaqueKeySchedule.IdentityOrDefault(serverIdentity, _serverPublicKey);
+        var clientId = OpaqueKeySchedule.IdentityOrDefault(clientIdentity, record.ClientPublicKeySpan);
+        var preamble = OpaqueKeySchedule.Preamble(_configuration.Context, clientId, ke1, serverId, credentialResponse, serverNonce, serverKeyshare);
         byte[] ikm = [.. dh1, .. dh2, .. dh3];
         var keys = OpaqueKeySchedule.DeriveKeys(ikm, preamble);
         CryptographicOperations.ZeroMemory(ikm);
-        CryptographicOperations.ZeroMemory(dh1);
+        CryptographicOperations.ZeroMemory(encoded);
         CryptographicOperations.ZeroMemory(dh2);
-        CryptographicOperations.ZeroMemory(dh3);
 
         var serverMac = OpaqueKeySchedule.Mac(keys.ServerMacKey, keys.PreambleHash);
         var expectedClientMac = OpaqueKeySchedule.ClientMac(keys.ClientMacKey, preamble, serverMac);

@@ -34,5 +34,8 @@ public sealed class SoftwareAkeKey : IServerAkeKey
 
     /// <summary>The same product for an already validated point, saving a second decompression.</summary>
     internal byte[] DiffieHellman(in ProjectivePoint peer) =>
-        P256Group.EncodeElement(P256Curve.Multiply(_privateKey, peer), "sharedSecret");
+        P256Group.EncodeElement(Multiply(peer), "sharedSecret");
+
+    /// <summary>The product before encoding, so a caller can batch the inversion.</summary>
+    internal ProjectivePoint Multiply(in ProjectivePoint peer) => P256Curve.Multiply(_privateKey, peer);
 }

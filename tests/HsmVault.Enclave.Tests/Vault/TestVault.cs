@@ -94,7 +94,16 @@ internal sealed class TestVault
 
     public StateReport State() => Enclave.Handle(new EnclaveRequest { State = new StateQuery() }).State;
 
-    private void Apply(BatchResult result)
+    /// <summary>Replays the last committed batch from a state report, as a host does after losing a response.</summary>
+    public void ApplyRecovered(StateReport state)
+    {
+        var result = new BatchResult { Entry = state.LastEntry };
+        result.Writes.AddRange(state.LastWrites);
+        Apply(result);
+    }
+
+    /// <summary>Applies a batch result obtained outside <see cref="Submit"/> to the host's store.</summary>
+    public void Apply(BatchResult result)
     {
         if (result.Entry is null)
         {

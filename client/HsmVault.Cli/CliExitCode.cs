@@ -1,0 +1,43 @@
+using HsmVault.Client;
+
+namespace HsmVault.Cli;
+
+/// <summary>The process exit codes of <c>hsmvault</c>, one per kind of outcome a script acts on.</summary>
+public static class CliExitCode
+{
+    public const int Success = 0;
+    public const int UsageOrInput = 1;
+    public const int Unavailable = 2;
+    public const int WrongPassword = 3;
+    public const int NoRecord = 4;
+    public const int FleetKeyMismatch = 5;
+    public const int Conflict = 6;
+    public const int RateLimited = 7;
+    public const int ProtocolError = 8;
+
+    /// <summary>The table printed in --help and docs/CLIENT.md.</summary>
+    public const string Table =
+        "Exit codes:\n" +
+        "  0  success\n" +
+        "  1  usage or input error (a missing or invalid option, an unreadable key file)\n" +
+        "  2  vault unavailable (connection refused, timeout, TLS failure, vault busy or down): retry later\n" +
+        "  3  wrong password (the message says how many attempts are left)\n" +
+        "  4  no live record: the user is unknown, was deleted, or was destroyed after too many wrong passwords\n" +
+        "  5  fleet key mismatch: the endpoint is not the pinned fleet (nothing was sent that depends on the password)\n" +
+        "  6  the record changed during the operation: run the command again\n" +
+        "  7  temporarily locked by the host (rate limit): wait and retry\n" +
+        "  8  protocol error (malformed or altered answer from the vault)";
+
+    /// <summary>The exit code for an operation's outcome.</summary>
+    public static int For(VaultOutcome outcome) => outcome switch
+    {
+        KeyRecovered or UserRegistered or UserDeleted or StatusReported => Success,
+        Client.Unavailable => Unavailable,
+        Client.WrongPassword => WrongPassword,
+        Client.NoRecord => NoRecord,
+        Client.FleetKeyMismatch => FleetKeyMismatch,
+        Client.Conflict => Conflict,
+        Client.RateLimited => RateLimited,
+        _ => ProtocolError,
+    };
+}

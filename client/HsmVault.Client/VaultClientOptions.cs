@@ -1,0 +1,85 @@
+using System.Security.Cryptography.X509Certificates;
+using HsmVault.Crypto.Opaque;
+
+namespace HsmVault.Client;
+
+/// <summary>
+/// Where the vault is and what the client trusts. <see cref="FleetKey"/> is required: the
+/// client refuses to register with or send a password guess to any other fleet.
+/// </summary>
+/// <param name="Host">Vault host name or IP address.</param>
+/// <param name="Port">Vault host client port (the host's default is 7300).</param>
+/// <param name="FleetKey">The pinned fleet AKE public key.</param>
+public sealed record VaultClientOptions(string Host, int Port, FleetPublicKey FleetKey)
+{
+    /// <summary>The host's default client port.</summary>
+    public const int DefaultPort = 7300;
+
+    /// <summary>Wrap the connection in TLS.</summary>
+    public bool UseTls { get; init; }
+
+    /// <summary>The name the TLS certificate must carry; defaults to <see cref="Host"/>.</summary>
+    public string? TlsServerName { get; init; }
+
+    /// <summary>
+    /// When set, the server certificate must be this certificate (a pin) or chain to it (a private
+    /// CA) instead of the system trust store.
+    /// </summary>
+    public X509Certificate2? TlsTrustedCertificate { get; init; }
+
+    /// <summary>How long opening the connection (TCP and TLS) may take.</summary>
+    public TimeSpan ConnectTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How long one request may wait for its answer.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// The key-stretching function. The default is Argon2id with RFC 9106's second recommended
+    /// parameters (t=3, p=4, 64 MiB); it must be the same at registration and recovery.
+    /// </summary>
+    public IKeyStretchingFunction Ksf { get; init; } = Argon2idKsf.SecondRecommended;
+
+    /// <summary>The OPAQUE context string; it must equal the fleet policy's (default "HsmVault-v1").</summary>
+    public string OpaqueContext { get; init; } = "HsmVault-v1";
+
+    /// <summary>
+    /// Before a login, confirm the fleet key with a registration probe (it changes nothing and
+    /// counts no guess), so a wrong endpoint is reported as <see cref="FleetKeyMismatch"/> instead
+    /// of spending a guess and looking like a wrong password.
+    /// </summary>
+    public bool ProbeFleetKeyBeforeLogin { get; init; } = true;
+
+    /// <summary>Receives the slow steps as they start; may be null.</summary>
+    public IProgress<VaultProgress>? Progress { get; init; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid field.</summary>
+    public void Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Host))
+        {
+            throw new ArgumentException("Host: must not be empty", nameof(Host));
+        }
+
+        if (Port is < 1 or > 65535)
+        {
+            throw new ArgumentException($"Port: {Port}, must be between 1 and 65535", nameof(Port));
+        }
+
+        ArgumentNullException.ThrowIfNull(FleetKey, nameof(FleetKey));
+        ArgumentNullException.ThrowIfNull(Ksf, nameof(Ksf));
+        if (ConnectTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"ConnectTimeout: {ConnectTimeout}, must be positive", nameof(ConnectTimeout));
+        }
+
+        if (RequestTimeout <= TimeSpan.Zero)
+        {
+            throw new ArgumentException($"RequestTimeout: {RequestTimeout}, must be positive", nameof(RequestTimeout));
+        }
+
+        if (string.IsNullOrEmpty(OpaqueContext))
+        {
+            throw new ArgumentException("OpaqueContext: must not be empty", nameof(OpaqueContext));
+        }
+    }
+}

@@ -1,0 +1,14 @@
+namespace HsmVault.Client;
+
+/// <summary>The slow steps of an operation, reported so a user interface can say what is happening.</summary>
+public enum VaultProgress
+{
+    /// <summary>Opening the TCP (and TLS) connection to the vault host.</summary>
+    Connecting,
+
+    /// <summary>Running the key-stretching function over the password (Argon2id by default; the slow part).</summary>
+    StretchingPassword,
+
+    /// <summary>Waiting for the vault to answer a request.</summary>
+    WaitingForVault,
+}

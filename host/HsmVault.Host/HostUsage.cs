@@ -1,0 +1,57 @@
+namespace HsmVault.Host;
+
+/// <summary>The text <c>--help</c> prints.</summary>
+public static class HostUsage
+{
+    public const string Text = """
+        hsmvault-host: the HsmVault host daemon. It relays client requests to the HSM in batches,
+        keeps the sealed records, Merkle nodes and log in its store, and never sees a password,
+        the backup key or a session key.
+
+        Usage:
+          dotnet HsmVault.Host.dll [--config FILE.json] [--Section:Option=value ...]
+
+        Settings come from appsettings.json beside the binary, then --config FILE.json, then
+        environment variables HSMVAULT_<Section>__<Option> (e.g. HSMVAULT_Hsm__Endpoint), then the
+        command line (--Section:Option=value or --Section:Option value); later sources win.
+        Durations are hh:mm:ss.
+
+        Client listener (Host:)
+          --Host:ListenAddress=IP            address to bind (default 127.0.0.1)
+          --Host:Port=N                      TCP port (default 7300; 0 = any free port)
+          --Host:MaxFrameBytes=N             largest request frame (default 16384) -> TOO_LARGE
+          --Host:MaxUserIdBytes=N            longest user id (default 256)
+          --Host:ReadTimeout=hh:mm:ss        a started frame / TLS handshake must finish within (default 00:00:10)
+          --Host:IdleTimeout=hh:mm:ss        close a connection idle this long (default 00:01:00)
+          --Host:WriteTimeout=hh:mm:ss       drop a client that does not read its response (default 00:00:10)
+          --Host:MaxConnections=N            open connections; more get BUSY (default 1000)
+          --Host:MaxInFlightRequests=N       requests in the pipeline; more get BUSY (default 256)
+          --Host:DrainTimeout=hh:mm:ss       shutdown waits this long for in-flight requests (default 00:00:15)
+          --Host:TlsCertificatePath=FILE     enable TLS: .pfx/.p12, or PEM certificate
+          --Host:TlsKeyPath=FILE             PEM private key (when not inside the certificate file)
+          --Host:TlsCertificatePassword=PW   PFX or encrypted-PEM password (prefer the environment variable)
+
+        HSM bridge (Hsm:)
+          --Hsm:Endpoint=unix:/path | tcp:host:port   the simulator / HSM bridge (required)
+          --Hsm:ConnectTimeout=hh:mm:ss      (default 00:00:05)
+          --Hsm:RequestTimeout=hh:mm:ss      one batch round trip (default 00:00:15)
+          --Hsm:ReconnectDelay=hh:mm:ss      between attempts while the HSM is down (default 00:00:01)
+          --Hsm:MaxBatchOperations=N         operations per batch (default 64)
+          --Hsm:MaxFrameBytes=N              largest bridge frame; batches are cut to fit (default 65536)
+          --Hsm:BatchWindow=hh:mm:ss         extra wait to fill a batch (default 0)
+
+        Store (Store:)
+          --Store:Path=FILE                  SQLite database (default hsmvault-host.db)
+
+        Health and metrics (Health:)
+          --Health:Enabled=true|false        (default true)
+          --Health:ListenAddress=IP          loopback only (default 127.0.0.1)
+          --Health:Port=N                    GET /health and /metrics as JSON (default 7390)
+
+        Logging
+          --Logging:LogLevel:Default=Debug|Information|Warning
+          --Logging:Console:FormatterName=json   structured JSON log lines
+
+        Exit codes: 0 after a clean shutdown, 2 for invalid configuration, 1 for a start-up failure.
+        """;
+}

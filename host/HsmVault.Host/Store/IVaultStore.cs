@@ -1,0 +1,30 @@
+using HsmVault.Protocol.Merkle;
+using HsmVault.Protocol.V1;
+
+namespace HsmVault.Host.Store;
+
+/// <summary>
+/// The host's untrusted store: sealed records, the content-addressed Merkle nodes that
+/// authenticate them, and the enclave's log. SQLite by default; a PostgreSQL store plugs in
+/// behind the same interface. Only the pipeline writes, one commit per batch.
+/// </summary>
+public interface IVaultStore : IDisposable
+{
+    /// <summary>The committed state.</summary>
+    VaultStoreState State { get; }
+
+    /// <summary>The Merkle nodes; reads see committed nodes only.</summary>
+    IMerkleNodeStore Nodes { get; }
+
+    /// <summary>The sealed record stored under tree key <paramref name="key"/>, or null.</summary>
+    SealedRecord? FindRecord(ReadOnlySpan<byte> key);
+
+    /// <summary>The log entry at <paramref name="index"/>, or null.</summary>
+    LogEntry? FindLogEntry(ulong index);
+
+    /// <summary>
+    /// Durably appends <paramref name="commit"/> (all of it or nothing). Throws
+    /// <see cref="StoreConflictException"/> when the entry does not follow the last one.
+    /// </summary>
+    void Commit(VaultCommit commit);
+}

@@ -1,0 +1,105 @@
+using HsmVault.Protocol.Merkle;
+using Microsoft.Data.Sqlite;
+
+namespace HsmVault.Host.Store;
+
+/// <summary>
+/// Merkle nodes in the SQLite table <c>merkle_nodes(hash, kind, a, b)</c>: a leaf keeps its key
+/// and value hash, an interior node its two child hashes. Nodes are content-addressed, so a
+/// second put of the same hash is ignored, and a node read once can be cached for good: the
+/// same hash always names the same node. The read cache is bounded and simply emptied when full
+/// (the hot upper levels refill at once).
+/// </summary>
+public sealed class SqliteMerkleNodeStore : IMerkleNodeStore
+{
+    private const long LeafKind = 0;
+    private const long InteriorKind = 1;
+
+    private readonly SqliteConnection _connection;
+    private readonly Dictionary<byte[], MerkleNode> _cache = new(ByteArrayComparer.Instance);
+    private readonly int _cacheCapacity;
+
+    public SqliteMerkleNodeStore(SqliteConnection connection, int cacheCapacity = 100_000)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(cacheCapacity);
+        _connection = connection ?? throw new ArgumentNullException(nameof(connection));
+        _cacheCapacity = cacheCapacity;
+    }
+
+    /// <summary>Creates the table when it is missing.</summary>
+    public static void CreateSchema(SqliteConnection connection, SqliteTransaction? transaction)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        using SqliteCommand command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "CREATE TABLE IF NOT EXISTS merkle_nodes (hash BLOB PRIMARY KEY, kind INTEGER NOT NULL, a BLOB NOT NULL, b BLOB NOT NULL) WITHOUT ROWID;";
+        command.ExecuteNonQuery();
+    }
+
+    /// <inheritdoc />
+    public bool TryGet(ReadOnlySpan<byte> hash, out MerkleNode node)
+    {
+        byte[] key = hash.ToArray();
+        if (_cache.TryGetValue(key, out node!))
+        {
+            return true;
+        }
+
+        using SqliteCommand command = _connection.CreateCommand();
+        command.CommandText = "SELECT kind, a, b FROM merkle_nodes WHERE hash = $hash;";
+        command.Parameters.AddWithValue("$hash", key);
+        using SqliteDataReader reader = command.ExecuteReader();
+        if (!reader.Read())
+        {
+            node = null!;
+            return false;
+        }
+
+        long kind = reader.GetInt64(0);
+        byte[] a = (byte[])reader.GetValue(1);
+        byte[] b = (byte[])reader.GetValue(2);
+        node = kind switch
+        {
+            LeafKind => new MerkleLeafNode(a, b),
+            InteriorKind => new MerkleInteriorNode(a, b),
+            _ => throw new InvalidDataException($"merkle_nodes.kind: {kind} is neither a leaf (0) nor an interior node (1)"),
+        };
+
+        // Only nodes read back from committed rows are cached, never nodes of a transaction that may roll back.
+        if (_cacheCapacity > 0)
+        {
+            if (_cache.Count >= _cacheCapacity)
+            {
+                _cache.Clear();
+            }
+
+            _cache[key] = node;
+        }
+
+        return true;
+    }
+
+    /// <inheritdoc />
+    public void Put(byte[] hash, MerkleNode node) => Insert(_connection, null, hash, node);
+
+    /// <summary>Inserts one node, inside <paramref name="transaction"/> when given.</summary>
+    internal static void Insert(SqliteConnection connection, SqliteTransaction? transaction, byte[] hash, MerkleNode node)
+    {
+        ArgumentNullException.ThrowIfNull(hash);
+        ArgumentNullException.ThrowIfNull(node);
+        (long kind, byte[] a, byte[] b) = node switch
+        {
+            MerkleLeafNode leaf => (LeafKind, leaf.Key, leaf.ValueHash),
+            MerkleInteriorNode interior => (InteriorKind, interior.Left, interior.Right),
+            _ => throw new ArgumentException($"node: unsupported node type {node.GetType().Name}", nameof(node)),
+        };
+        using SqliteCommand command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "INSERT OR IGNORE INTO merkle_nodes (hash, kind, a, b) VALUES ($hash, $kind, $a, $b);";
+        command.Parameters.AddWithValue("$hash", hash);
+        command.Parameters.AddWithValue("$kind", kind);
+        command.Parameters.AddWithValue("$a", a);
+        command.Parameters.AddWithValue("$b", b);
+        command.ExecuteNonQuery();
+    }
+}

@@ -1,0 +1,234 @@
+using Google.Protobuf;
+using HsmVault.Protocol.Merkle;
+using HsmVault.Protocol.V1;
+using Microsoft.Data.Sqlite;
+
+namespace HsmVault.Host.Store;
+
+/// <summary>
+/// The default <see cref="IVaultStore"/>: one SQLite file in WAL mode with synchronous=FULL, so a
+/// commit has reached the disk when <see cref="Commit"/> returns. Each batch is one transaction.
+/// Single writer: the pipeline owns it.
+/// </summary>
+public sealed class SqliteVaultStore : IVaultStore
+{
+    private const int SchemaVersion = 1;
+
+    private readonly SqliteConnection _connection;
+    private readonly SqliteMerkleNodeStore _nodes;
+    private VaultStoreState _state;
+
+    private SqliteVaultStore(SqliteConnection connection)
+    {
+        _connection = connection;
+        _nodes = new SqliteMerkleNodeStore(connection);
+        _state = ReadState();
+    }
+
+    /// <summary>Opens (creating if needed) the store at <paramref name="path"/>.</summary>
+    public static SqliteVaultStore Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory is not null)
+        {
+            Directory.CreateDirectory(directory);
+        }
+
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+        }.ToString());
+        try
+        {
+            connection.Open();
+            Execute(connection, null, "PRAGMA journal_mode=WAL;");
+            Execute(connection, null, "PRAGMA synchronous=FULL;");
+            Execute(connection, null, "PRAGMA foreign_keys=ON;");
+            using (SqliteTransaction schema = connection.BeginTransaction())
+            {
+                Execute(connection, schema, """
+                    CREATE TABLE IF NOT EXISTS store_state (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        schema_version INTEGER NOT NULL,
+                        log_index INTEGER NOT NULL,
+                        merkle_root BLOB NOT NULL,
+                        entry_mac BLOB NOT NULL,
+                        record_count INTEGER NOT NULL);
+                    CREATE TABLE IF NOT EXISTS records (
+                        key BLOB PRIMARY KEY,
+                        user_id BLOB NOT NULL,
+                        version INTEGER NOT NULL,
+                        ciphertext BLOB NOT NULL) WITHOUT ROWID;
+                    CREATE TABLE IF NOT EXISTS log_entries (
+                        log_index INTEGER PRIMARY KEY,
+                        entry BLOB NOT NULL);
+                    """);
+                SqliteMerkleNodeStore.CreateSchema(connection, schema);
+                using SqliteCommand seed = connection.CreateCommand();
+                seed.Transaction = schema;
+                seed.CommandText = "INSERT OR IGNORE INTO store_state VALUES (1, $version, 0, $root, x'', 0);";
+                seed.Parameters.AddWithValue("$version", SchemaVersion);
+                seed.Parameters.AddWithValue("$root", MerkleHashing.Empty.ToArray());
+                seed.ExecuteNonQuery();
+                schema.Commit();
+            }
+
+            return new SqliteVaultStore(connection);
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    /// <inheritdoc />
+    public VaultStoreState State => Volatile.Read(ref _state);
+
+    /// <inheritdoc />
+    public IMerkleNodeStore Nodes => _nodes;
+
+    /// <inheritdoc />
+    public SealedRecord? FindRecord(ReadOnlySpan<byte> key)
+    {
+        using SqliteCommand command = _connection.CreateCommand();
+        command.CommandText = "SELECT version, ciphertext FROM records WHERE key = $key;";
+        command.Parameters.AddWithValue("$key", key.ToArray());
+        using SqliteDataReader reader = command.ExecuteReader();
+        if (!reader.Read())
+        {
+            return null;
+        }
+
+        return new SealedRecord
+        {
+            Version = unchecked((ulong)reader.GetInt64(0)),
+            Ciphertext = ByteString.CopyFrom((byte[])reader.GetValue(1)),
+        };
+    }
+
+    /// <inheritdoc />
+    public LogEntry? FindLogEntry(ulong index)
+    {
+        using SqliteCommand command = _connection.CreateCommand();
+        command.CommandText = "SELECT entry FROM log_entries WHERE log_index = $index;";
+        command.Parameters.AddWithValue("$index", unchecked((long)index));
+        object? value = command.ExecuteScalar();
+        return value is byte[] bytes ? LogEntry.Parser.ParseFrom(bytes) : null;
+    }
+
+    /// <inheritdoc />
+    public void Commit(VaultCommit commit)
+    {
+        ArgumentNullException.ThrowIfNull(commit);
+        VaultStoreState state = State;
+        if (commit.Entry.Index != state.LogIndex + 1)
+        {
+            throw new StoreConflictException($"log_entry.index: {commit.Entry.Index}, the store expects {state.LogIndex + 1}");
+        }
+
+        long recordCount = state.RecordCount;
+        using SqliteTransaction transaction = _connection.BeginTransaction();
+        using (SqliteCommand append = _connection.CreateCommand())
+        {
+            // The primary key makes the append conditional: a second writer of the same index loses.
+            append.Transaction = transaction;
+            append.CommandText = "INSERT INTO log_entries (log_index, entry) VALUES ($index, $entry);";
+            append.Parameters.AddWithValue("$index", unchecked((long)commit.Entry.Index));
+            append.Parameters.AddWithValue("$entry", commit.Entry.ToByteArray());
+            try
+            {
+                append.ExecuteNonQuery();
+            }
+            catch (SqliteException ex) when (ex.SqliteErrorCode == 19)
+            {
+                throw new StoreConflictException($"log_entry.index: {commit.Entry.Index} is already in the log");
+            }
+        }
+
+        foreach (RecordWrite write in commit.Writes)
+        {
+            recordCount += ApplyWrite(transaction, write);
+        }
+
+        foreach ((byte[] hash, MerkleNode node) in commit.Nodes)
+        {
+            SqliteMerkleNodeStore.Insert(_connection, transaction, hash, node);
+        }
+
+        using (SqliteCommand update = _connection.CreateCommand())
+        {
+            update.Transaction = transaction;
+            update.CommandText = "UPDATE store_state SET log_index = $index, merkle_root = $root, entry_mac = $mac, record_count = $count WHERE id = 1;";
+            update.Parameters.AddWithValue("$index", unchecked((long)commit.Entry.Index));
+            update.Parameters.AddWithValue("$root", commit.Entry.MerkleRoot.ToByteArray());
+            update.Parameters.AddWithValue("$mac", commit.Entry.Mac.ToByteArray());
+            update.Parameters.AddWithValue("$count", recordCount);
+            update.ExecuteNonQuery();
+        }
+
+        transaction.Commit();
+        Volatile.Write(ref _state, new VaultStoreState(commit.Entry.Index, commit.Entry.MerkleRoot.ToByteArray(), commit.Entry.Mac.ToByteArray(), recordCount));
+    }
+
+    public void Dispose() => _connection.Dispose();
+
+    private int ApplyWrite(SqliteTransaction transaction, RecordWrite write)
+    {
+        byte[] key = write.Key.ToByteArray();
+        using SqliteCommand command = _connection.CreateCommand();
+        command.Transaction = transaction;
+        command.Parameters.AddWithValue("$key", key);
+        if (write.Record is null)
+        {
+            command.CommandText = "DELETE FROM records WHERE key = $key;";
+            return -command.ExecuteNonQuery();
+        }
+
+        command.CommandText = "SELECT COUNT(*) FROM records WHERE key = $key;";
+        bool existed = (long)command.ExecuteScalar()! > 0;
+        command.CommandText = """
+            INSERT INTO records (key, user_id, version, ciphertext) VALUES ($key, $user, $version, $ciphertext)
+            ON CONFLICT (key) DO UPDATE SET user_id = excluded.user_id, version = excluded.version, ciphertext = excluded.ciphertext;
+            """;
+        command.Parameters.AddWithValue("$user", write.UserId.ToByteArray());
+        command.Parameters.AddWithValue("$version", unchecked((long)write.Record.Version));
+        command.Parameters.AddWithValue("$ciphertext", write.Record.Ciphertext.ToByteArray());
+        command.ExecuteNonQuery();
+        return existed ? 0 : 1;
+    }
+
+    private VaultStoreState ReadState()
+    {
+        using SqliteCommand command = _connection.CreateCommand();
+        command.CommandText = "SELECT schema_version, log_index, merkle_root, entry_mac, record_count FROM store_state WHERE id = 1;";
+        using SqliteDataReader reader = command.ExecuteReader();
+        if (!reader.Read())
+        {
+            throw new InvalidDataException("store_state: the row is missing; the database is not a HsmVault host store");
+        }
+
+        long version = reader.GetInt64(0);
+        if (version != SchemaVersion)
+        {
+            throw new InvalidDataException($"store_state.schema_version: {version}, this host reads version {SchemaVersion}");
+        }
+
+        return new VaultStoreState(
+            unchecked((ulong)reader.GetInt64(1)),
+            (byte[])reader.GetValue(2),
+            (byte[])reader.GetValue(3),
+            reader.GetInt64(4));
+    }
+
+    private static void Execute(SqliteConnection connection, SqliteTransaction? transaction, string sql)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = sql;
+        command.ExecuteNonQuery();
+    }
+}

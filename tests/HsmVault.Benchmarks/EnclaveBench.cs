@@ -1,0 +1,292 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Google.Protobuf;
+using HsmVault.Crypto;
+using HsmVault.Crypto.Opaque;
+using HsmVault.Enclave;
+using HsmVault.Protocol;
+using HsmVault.Protocol.V1;
+using HsmVault.Simulator;
+using HsmVault.Simulator.Pkcs11;
+
+namespace HsmVault.Benchmarks;
+
+/// <summary>
+/// Selector <c>enclave</c>: full OPAQUE logins (KE1 → KE2 → KE3 → recovered blob) through the
+/// enclave over in-memory HSM services and over SoftHSM2, one login per batch and 32 per batch
+/// (group commit); then the enclave time of one recovery as the vault grows to 10^3, 10^4 and
+/// 10^5 records. Only the enclave call is timed; the client's OPAQUE work is reported separately.
+/// <c>--quick</c> makes every phase smaller.
+/// </summary>
+public static partial class EnclaveBench
+{
+    private static readonly OpaqueConfiguration Client = OpaqueConfiguration.ForTesting("HsmVault-v1"u8);
+
+    /// <summary>Entry for the selector table; reads <c>--quick</c> from the process command line.</summary>
+    public static int Run() => Run(Environment.GetCommandLineArgs());
+
+    public static int Run(string[] args)
+    {
+        bool quick = args.Contains("--quick", StringComparer.Ordinal);
+        int logins = quick ? 64 : 256;
+        // Warm-up (JIT, BouncyCastle tables) on a throw-away vault, not printed.
+        LoginRow("warm-up", new EnclaveBenchHost(new InMemoryHsmServices(9)), 8, 16, print: false);
+        Console.WriteLine($"enclave benchmark ({(quick ? "quick" : "full")}): {logins} logins per row; times are enclave-only (Handle), client OPAQUE work reported apart");
+        Console.WriteLine();
+        Console.WriteLine("| HSM services | batch | logins | enclave ms/login | logins/s (enclave) | client ms/login |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+
+        var rates = new List<(string Name, int Batch, double Rate)>();
+        var inMemory = new EnclaveBenchHost(new InMemoryHsmServices(1));
+        foreach (int batch in new[] { 1, 32 })
+        {
+            rates.Add(LoginRow("in-memory", inMemory, batch, logins));
+        }
+
+        string tokenDirectory = Directory.CreateTempSubdirectory("hsmvault-bench-softhsm-").FullName;
+        try
+        {
+            PointSoftHsmAt(tokenDirectory);
+            Pkcs11Options options = SoftHsmStateDirectory.Prepare(tokenDirectory, Pkcs11Options.SoftHsm2LibraryPath, $"bench-{Environment.ProcessId}");
+            using Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options);
+            var softHsm = new EnclaveBenchHost(hsm);
+            foreach (int batch in new[] { 1, 32 })
+            {
+                rates.Add(LoginRow("SoftHSM2", softHsm, batch, logins));
+            }
+        }
+        finally
+        {
+            Directory.Delete(tokenDirectory, recursive: true);
+        }
+
+        Console.WriteLine();
+        int[] sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+        List<(int Records, double Ms, double Siblings, double ProofBytes)> growth = RecoveryGrowth(sizes, quick ? 20 : 50);
+
+        (string _, int _, double inMemory32) = rates.Single(r => r.Name == "in-memory" && r.Batch == 32);
+        (string _, int _, double softHsm1) = rates.Single(r => r.Name == "SoftHSM2" && r.Batch == 1);
+        (string _, int _, double softHsm32) = rates.Single(r => r.Name == "SoftHSM2" && r.Batch == 32);
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"enclave summary: {softHsm1:F0} logins/s on SoftHSM2 unbatched, {softHsm32:F0} batched x32, {inMemory32:F0} in-memory x32; " +
+            $"recovery {growth[0].Ms:F2} ms at {growth[0].Records} records -> {growth[^1].Ms:F2} ms at {growth[^1].Records} ({growth[^1].ProofBytes:F0} B proof)"));
+        return 0;
+    }
+
+    private static (string, int, double) LoginRow(string name, EnclaveBenchHost host, int batchSize, int logins, bool print = true)
+    {
+        var client = new OpaqueClient(Client, SystemRandomSource.Instance);
+        BenchUser[] users = RegisterUsers(host, client, batchSize, $"{name}-{batchSize}-");
+
+        host.EnclaveTime = TimeSpan.Zero;
+        TimeSpan clientTime = TimeSpan.Zero;
+        int done = 0;
+        while (done < logins)
+        {
+            var states = new ClientLoginState[users.Length];
+            var starts = new ClientRequest[users.Length];
+            long c0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < users.Length; i++)
+            {
+                starts[i] = new ClientRequest { LoginStart = new LoginStart { UserId = users[i].Id, Ke1 = ByteString.CopyFrom(client.GenerateKE1(users[i].Password, out states[i])) } };
+            }
+
+            clientTime += Stopwatch.GetElapsedTime(c0);
+            IReadOnlyList<ClientResponse> ke2s = host.SendBatch(starts, r => r.LoginStart.UserId);
+
+            var finishes = new ClientRequest[users.Length];
+            var sessionKeys = new byte[users.Length][];
+            c0 = Stopwatch.GetTimestamp();
+            for (int i = 0; i < users.Length; i++)
+            {
+                LoginResult result = client.GenerateKE3(states[i], ke2s[i].LoginStarted.Ke2.Span, host.AkePublicKey, users[i].Id.Span);
+                sessionKeys[i] = result.SessionKey;
+                finishes[i] = new ClientRequest
+                {
+                    LoginFinish = new LoginFinish { UserId = users[i].Id, LoginSession = ke2s[i].LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover },
+                };
+            }
+
+            clientTime += Stopwatch.GetElapsedTime(c0);
+            IReadOnlyList<ClientResponse> recovered = host.SendBatch(finishes, r => r.LoginFinish.UserId);
+            for (int i = 0; i < users.Length; i++)
+            {
+                if (recovered[i].ResultCase != ClientResponse.ResultOneofCase.Recovered
+                    || !RecoveredBlobCipher.TryOpen(sessionKeys[i], users[i].Id.Span, recovered[i].Recovered.SealedKeyBlob.Span, out _))
+                {
+                    throw new InvalidOperationException($"login of {users[i].Id.ToStringUtf8()} did not recover: {recovered[i]}");
+                }
+            }
+
+            done += users.Length;
+        }
+
+        double enclaveMs = host.EnclaveTime.TotalMilliseconds / done;
+        double rate = done / host.EnclaveTime.TotalSeconds;
+        if (print)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {name} | {batchSize} | {done} | {enclaveMs:F3} | {rate:F0} | {clientTime.TotalMilliseconds / done:F3} |"));
+        }
+
+        return (name, batchSize, rate);
+    }
+
+    private static List<(int, double, double, double)> RecoveryGrowth(int[] sizes, int samples)
+    {
+        Console.WriteLine($"Recovery vs records (in-memory HSM services; one recovery per batch, LoginStart + LoginFinish enclave time, median of {samples})");
+        Console.WriteLine();
+        Console.WriteLine("| records | log2(records) | enclave ms/recovery | proof siblings | proof bytes | fill s |");
+        Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
+        var host = new EnclaveBenchHost(new InMemoryHsmServices(2));
+        var client = new OpaqueClient(Client, SystemRandomSource.Instance);
+        BenchUser[] probes = RegisterUsers(host, client, samples, "probe-");
+        Filler filler = Filler.Create(host, client);
+        int records = probes.Length;
+        var rows = new List<(int, double, double, double)>();
+        foreach (int size in sizes)
+        {
+            long f0 = Stopwatch.GetTimestamp();
+            records = filler.FillTo(size, records);
+            double fillSeconds = Stopwatch.GetElapsedTime(f0).TotalSeconds;
+
+            var times = new List<double>();
+            double siblings = 0, proofBytes = 0;
+            foreach (BenchUser probe in probes)
+            {
+                ClientRequest start = new() { LoginStart = new LoginStart { UserId = probe.Id, Ke1 = ByteString.CopyFrom(client.GenerateKE1(probe.Password, out ClientLoginState state)) } };
+                host.EnclaveTime = TimeSpan.Zero;
+                ClientResponse ke2 = host.SendBatch([start], r => r.LoginStart.UserId)[0];
+                siblings += host.LastProofSiblings / (double)probes.Length;
+                proofBytes += host.LastProofBytes / (double)probes.Length;
+                LoginResult result = client.GenerateKE3(state, ke2.LoginStarted.Ke2.Span, host.AkePublicKey, probe.Id.Span);
+                ClientResponse done = host.SendBatch(
+                    [new ClientRequest { LoginFinish = new LoginFinish { UserId = probe.Id, LoginSession = ke2.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover } }],
+                    r => r.LoginFinish.UserId)[0];
+                if (done.ResultCase != ClientResponse.ResultOneofCase.Recovered)
+                {
+                    throw new InvalidOperationException($"probe recovery failed: {done}");
+                }
+
+                times.Add(host.EnclaveTime.TotalMilliseconds);
+            }
+
+            times.Sort();
+            double median = times[times.Count / 2];
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"| {records} | {Math.Log2(records):F1} | {median:F3} | {siblings:F1} | {proofBytes:F0} | {fillSeconds:F1} |"));
+            rows.Add((records, median, siblings, proofBytes));
+        }
+
+        return rows;
+    }
+
+    private static BenchUser[] RegisterUsers(EnclaveBenchHost host, OpaqueClient client, int count, string prefix)
+    {
+        var users = new BenchUser[count];
+        var states = new ClientRegistrationState[count];
+        var starts = new ClientRequest[count];
+        for (int i = 0; i < count; i++)
+        {
+            users[i] = new BenchUser(ByteString.CopyFromUtf8(prefix + i.ToString(CultureInfo.InvariantCulture)), System.Text.Encoding.UTF8.GetBytes($"password {i}"));
+            starts[i] = new ClientRequest { RegisterStart = new RegisterStart { UserId = users[i].Id, RegistrationRequest = ByteString.CopyFrom(client.CreateRegistrationRequest(users[i].Password, out states[i])) } };
+        }
+
+        foreach (int offset in Enumerable.Range(0, (count + 63) / 64).Select(b => b * 64))
+        {
+            int n = Math.Min(64, count - offset);
+            IReadOnlyList<ClientResponse> started = host.SendBatch(starts[offset..(offset + n)], r => r.RegisterStart.UserId);
+            var finishes = new ClientRequest[n];
+            for (int i = 0; i < n; i++)
+            {
+                BenchUser user = users[offset + i];
+                RegistrationResult result = client.FinalizeRegistration(states[offset + i], started[i].RegisterStarted.RegistrationResponse.Span, host.AkePublicKey, user.Id.Span);
+                finishes[i] = new ClientRequest
+                {
+                    RegisterFinish = new RegisterFinish { UserId = user.Id, RegistrationSession = started[i].RegisterStarted.RegistrationSession, RegistrationRecord = ByteString.CopyFrom(result.Record), EncryptedKeyBlob = ByteString.CopyFrom(new byte[61]) },
+                };
+            }
+
+            foreach (ClientResponse response in host.SendBatch(finishes, r => r.RegisterFinish.UserId))
+            {
+                if (response.ResultCase != ClientResponse.ResultOneofCase.Registered)
+                {
+                    throw new InvalidOperationException($"registration failed: {response}");
+                }
+            }
+        }
+
+        return users;
+    }
+
+    // SoftHSM2 reads SOFTHSM2_CONF with getenv when the library initialises; .NET's
+    // Environment.SetEnvironmentVariable does not change the native environment on Unix.
+    private static void PointSoftHsmAt(string directory)
+    {
+        string config = Path.Combine(directory, "softhsm2.conf");
+        if (!OperatingSystem.IsWindows())
+        {
+            _ = NativeEnvironment.SetEnv("SOFTHSM2_CONF", config, 1);
+        }
+    }
+
+    private sealed record BenchUser(ByteString Id, byte[] Password);
+
+    /// <summary>
+    /// Registers filler users through the enclave in batches of 64. They reuse one client
+    /// registration request and one record (the enclave checks their form, not who made them),
+    /// so filling costs enclave work only: RegisterStart's OPRF evaluation and RegisterFinish's seal.
+    /// </summary>
+    private sealed class Filler(EnclaveBenchHost host, byte[] request, byte[] record)
+    {
+        public static Filler Create(EnclaveBenchHost host, OpaqueClient client)
+        {
+            byte[] request = client.CreateRegistrationRequest("filler"u8, out ClientRegistrationState state);
+            ByteString id = ByteString.CopyFromUtf8("filler-template");
+            ClientResponse started = host.SendBatch([new ClientRequest { RegisterStart = new RegisterStart { UserId = id, RegistrationRequest = ByteString.CopyFrom(request) } }], r => r.RegisterStart.UserId)[0];
+            RegistrationResult result = client.FinalizeRegistration(state, started.RegisterStarted.RegistrationResponse.Span, host.AkePublicKey, id.Span);
+            return new Filler(host, request, result.Record);
+        }
+
+        public int FillTo(int target, int current)
+        {
+            while (current < target)
+            {
+                int n = Math.Min(64, target - current);
+                var starts = new ClientRequest[n];
+                for (int i = 0; i < n; i++)
+                {
+                    starts[i] = new ClientRequest { RegisterStart = new RegisterStart { UserId = ByteString.CopyFromUtf8($"filler-{current + i}"), RegistrationRequest = ByteString.CopyFrom(request) } };
+                }
+
+                IReadOnlyList<ClientResponse> started = host.SendBatch(starts, r => r.RegisterStart.UserId);
+                var finishes = new ClientRequest[n];
+                for (int i = 0; i < n; i++)
+                {
+                    finishes[i] = new ClientRequest
+                    {
+                        RegisterFinish = new RegisterFinish { UserId = starts[i].RegisterStart.UserId, RegistrationSession = started[i].RegisterStarted.RegistrationSession, RegistrationRecord = ByteString.CopyFrom(record), EncryptedKeyBlob = ByteString.CopyFrom(new byte[61]) },
+                    };
+                }
+
+                IReadOnlyList<ClientResponse> finished = host.SendBatch(finishes, r => r.RegisterFinish.UserId);
+                if (finished.Any(f => f.ResultCase != ClientResponse.ResultOneofCase.Registered))
+                {
+                    throw new InvalidOperationException($"filler registration failed: {finished.First(f => f.ResultCase != ClientResponse.ResultOneofCase.Registered)}");
+                }
+
+                current += n;
+            }
+
+            return current;
+        }
+    }
+
+    private static partial class NativeEnvironment
+    {
+        [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int SetEnv(string name, string value, int overwrite);
+    }
+}

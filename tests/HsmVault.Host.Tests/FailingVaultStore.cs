@@ -1,0 +1,38 @@
+using HsmVault.Host.Store;
+using HsmVault.Protocol.Merkle;
+using HsmVault.Protocol.V1;
+
+namespace HsmVault.Host.Tests;
+
+/// <summary>Wraps a store; while <see cref="FailCommits"/> is set every commit throws as a full disk would.</summary>
+internal sealed class FailingVaultStore : IVaultStore
+{
+    private readonly IVaultStore _inner;
+
+    public FailingVaultStore(IVaultStore inner)
+    {
+        _inner = inner;
+    }
+
+    public volatile bool FailCommits;
+
+    public VaultStoreState State => _inner.State;
+
+    public IMerkleNodeStore Nodes => _inner.Nodes;
+
+    public SealedRecord? FindRecord(ReadOnlySpan<byte> key) => _inner.FindRecord(key);
+
+    public LogEntry? FindLogEntry(ulong index) => _inner.FindLogEntry(index);
+
+    public void Commit(VaultCommit commit)
+    {
+        if (FailCommits)
+        {
+            throw new IOException("disk full (test)");
+        }
+
+        _inner.Commit(commit);
+    }
+
+    public void Dispose() => _inner.Dispose();
+}

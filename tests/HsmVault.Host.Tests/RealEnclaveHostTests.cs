@@ -1,0 +1,201 @@
+using System.Net.Sockets;
+using System.Text;
+using Google.Protobuf;
+using HsmVault.Crypto;
+using HsmVault.Crypto.Opaque;
+using HsmVault.Enclave;
+using HsmVault.Host.Listener;
+using HsmVault.Host.Pipeline;
+using HsmVault.Protocol;
+using HsmVault.Protocol.Framing;
+using HsmVault.Protocol.V1;
+using HsmVault.Simulator;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace HsmVault.Host.Tests;
+
+/// <summary>The whole host over TCP in front of the real enclave (in-process, seeded in-memory HSM).</summary>
+[TestClass]
+public sealed class RealEnclaveHostTests
+{
+    private const ulong Seed = 4242;
+
+    [TestMethod]
+    public async Task Register_and_recover_through_the_host_returns_the_uploaded_blob()
+    {
+        using var directory = new TempDirectory();
+        var hsm = new InMemoryHsmServices(Seed);
+        await using RunningHost host = await RunningHost.StartAsync(directory.File("host.db"), new VaultEnclave(hsm, VaultPolicy.Default));
+        var user = new OpaqueUser("alice", hsm.AkePublicKey);
+
+        await user.RegisterAsync(host, "correct horse", "backup-key-of-alice"u8.ToArray());
+        byte[]? blob = await user.RecoverAsync(host, "correct horse");
+
+        CollectionAssert.AreEqual("backup-key-of-alice"u8.ToArray(), blob);
+        Assert.AreEqual(ServiceStatus.Serving, host.Pipeline.Status);
+    }
+
+    [TestMethod]
+    public async Task Wrong_guesses_through_the_host_are_counted_and_the_right_password_resets_them()
+    {
+        using var directory = new TempDirectory();
+        var hsm = new InMemoryHsmServices(Seed);
+        await using RunningHost host = await RunningHost.StartAsync(directory.File("host.db"), new VaultEnclave(hsm, VaultPolicy.Default));
+        var user = new OpaqueUser("bob", hsm.AkePublicKey);
+        await user.RegisterAsync(host, "right", [1, 2, 3]);
+
+        Assert.IsNull(await user.RecoverAsync(host, "wrong-1"));
+        Assert.IsNull(await user.RecoverAsync(host, "wrong-2"));
+        ClientResponse status = await host.SendAsync(new ClientRequest { RequestId = 9, Status = new StatusQuery { UserId = user.UserId } });
+        byte[]? blob = await user.RecoverAsync(host, "right");
+        ClientResponse after = await host.SendAsync(new ClientRequest { RequestId = 10, Status = new StatusQuery { UserId = user.UserId } });
+
+        Assert.AreEqual(8u, status.Status.AttemptsLeft);
+        CollectionAssert.AreEqual(new byte[] { 1, 2, 3 }, blob);
+        Assert.AreEqual(10u, after.Status.AttemptsLeft);
+    }
+
+    [TestMethod]
+    public async Task A_restarted_host_and_hsm_keep_every_record()
+    {
+        using var directory = new TempDirectory();
+        var nvram = new InMemoryNvram();
+        string[] names = ["u1", "u2", "u3", "u4", "u5", "u6"];
+        await using (RunningHost first = await RunningHost.StartAsync(directory.File("host.db"), new VaultEnclave(new InMemoryHsmServices(Seed, nvram), VaultPolicy.Default)))
+        {
+            var hsm = new InMemoryHsmServices(Seed, nvram);
+            await Task.WhenAll(names.Select(name => new OpaqueUser(name, hsm.AkePublicKey).RegisterAsync(first, "pw-" + name, Encoding.UTF8.GetBytes("blob-" + name))));
+        }
+
+        var restartedHsm = new InMemoryHsmServices(Seed, nvram);
+        await using RunningHost second = await RunningHost.StartAsync(directory.File("host.db"), new VaultEnclave(restartedHsm, VaultPolicy.Default));
+
+        Assert.AreEqual(ServiceStatus.Serving, second.Pipeline.Status, second.Pipeline.StatusDetail);
+        Assert.AreEqual(names.Length, second.Pipeline.StoreState.RecordCount);
+        foreach (string name in names)
+        {
+            byte[]? blob = await new OpaqueUser(name, restartedHsm.AkePublicKey).RecoverAsync(second, "pw-" + name);
+            Assert.AreEqual("blob-" + name, blob is null ? null : Encoding.UTF8.GetString(blob));
+        }
+    }
+
+    [TestMethod]
+    public async Task Concurrent_clients_are_group_committed_into_shared_batches()
+    {
+        using var directory = new TempDirectory();
+        var hsm = new InMemoryHsmServices(Seed);
+        var bridge = new InProcessEnclaveBridge(new VaultEnclave(hsm, VaultPolicy.Default));
+        await using RunningHost host = await RunningHost.StartAsync(directory.File("host.db"), bridge);
+        OpaqueUser[] users = Enumerable.Range(0, 24).Select(i => new OpaqueUser($"user-{i}", hsm.AkePublicKey)).ToArray();
+
+        await Task.WhenAll(users.Select(u => u.RegisterAsync(host, "pw", [7])));
+        byte[]?[] blobs = await Task.WhenAll(users.Select(u => u.RecoverAsync(host, "pw")));
+
+        Assert.IsTrue(blobs.All(b => b is [7]));
+        Assert.IsTrue(bridge.BatchSizes.Max() > 1, $"batch sizes: {string.Join(",", bridge.BatchSizes)}");
+    }
+
+    /// <summary>A running host daemon (VaultHost) on free loopback ports.</summary>
+    private sealed class RunningHost : IAsyncDisposable
+    {
+        private readonly IHost _host;
+
+        private RunningHost(IHost host)
+        {
+            _host = host;
+        }
+
+        public VaultPipeline Pipeline => _host.Services.GetRequiredService<VaultPipeline>();
+
+        public static Task<RunningHost> StartAsync(string storePath, VaultEnclave enclave) => StartAsync(storePath, new InProcessEnclaveBridge(enclave));
+
+        public static async Task<RunningHost> StartAsync(string storePath, InProcessEnclaveBridge bridge)
+        {
+            IHost host = VaultHost.Build(
+                ["--Host:Port=0", "--Health:Enabled=false", $"--Store:Path={storePath}", "--Logging:LogLevel:Default=Warning"],
+                _ => bridge);
+            await host.StartAsync();
+            var running = new RunningHost(host);
+            await VaultPipelineTests.WaitUntilAsync(() => running.Pipeline.Status != ServiceStatus.Starting);
+            return running;
+        }
+
+        public async Task<ClientResponse> SendAsync(ClientRequest request)
+        {
+            int port = _host.Services.GetRequiredService<ClientListener>().LocalEndPoint!.Port;
+            using var client = new TcpClient();
+            await client.ConnectAsync("127.0.0.1", port);
+            NetworkStream stream = client.GetStream();
+            await new FrameCodec().WriteAsync(stream, request);
+            return (await ListenerHarness.ReadResponseAsync(stream))!;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _host.StopAsync();
+            _host.Dispose();
+        }
+    }
+
+    /// <summary>The OPAQUE client side of one user, speaking to a <see cref="RunningHost"/>.</summary>
+    private sealed class OpaqueUser
+    {
+        private readonly OpaqueClient _client = new(OpaqueConfiguration.ForTesting(Encoding.UTF8.GetBytes(VaultPolicy.DefaultOpaqueContext)), SystemRandomSource.Instance);
+        private readonly byte[] _serverKey;
+
+        public OpaqueUser(string name, byte[] serverKey)
+        {
+            UserId = ByteString.CopyFromUtf8(name);
+            _serverKey = serverKey;
+        }
+
+        public ByteString UserId { get; }
+
+        public async Task RegisterAsync(RunningHost host, string password, byte[] blob)
+        {
+            byte[] request = _client.CreateRegistrationRequest(Encoding.UTF8.GetBytes(password), out ClientRegistrationState state);
+            ClientResponse started = await host.SendAsync(new ClientRequest { RequestId = 1, RegisterStart = new RegisterStart { UserId = UserId, RegistrationRequest = ByteString.CopyFrom(request) } });
+            Assert.AreEqual(ClientResponse.ResultOneofCase.RegisterStarted, started.ResultCase, started.ToString());
+            RegistrationResult result = _client.FinalizeRegistration(state, started.RegisterStarted.RegistrationResponse.Span, _serverKey, UserId.Span);
+            ClientResponse finished = await host.SendAsync(new ClientRequest
+            {
+                RequestId = 2,
+                RegisterFinish = new RegisterFinish
+                {
+                    UserId = UserId,
+                    RegistrationSession = started.RegisterStarted.RegistrationSession,
+                    RegistrationRecord = ByteString.CopyFrom(result.Record),
+                    EncryptedKeyBlob = ByteString.CopyFrom(blob),
+                },
+            });
+            Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, finished.ResultCase, finished.ToString());
+        }
+
+        /// <summary>The recovered blob, or null when the password is wrong.</summary>
+        public async Task<byte[]?> RecoverAsync(RunningHost host, string password)
+        {
+            byte[] ke1 = _client.GenerateKE1(Encoding.UTF8.GetBytes(password), out ClientLoginState state);
+            ClientResponse started = await host.SendAsync(new ClientRequest { RequestId = 3, LoginStart = new LoginStart { UserId = UserId, Ke1 = ByteString.CopyFrom(ke1) } });
+            Assert.AreEqual(ClientResponse.ResultOneofCase.LoginStarted, started.ResultCase, started.ToString());
+            LoginResult local;
+            try
+            {
+                local = _client.GenerateKE3(state, started.LoginStarted.Ke2.Span, _serverKey, UserId.Span);
+            }
+            catch (OpaqueAuthenticationException)
+            {
+                return null;
+            }
+
+            ClientResponse finished = await host.SendAsync(new ClientRequest
+            {
+                RequestId = 4,
+                LoginFinish = new LoginFinish { UserId = UserId, LoginSession = started.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(local.KE3), Action = LoginAction.Recover },
+            });
+            Assert.AreEqual(ClientResponse.ResultOneofCase.Recovered, finished.ResultCase, finished.ToString());
+            Assert.IsTrue(RecoveredBlobCipher.TryOpen(local.SessionKey, UserId.Span, finished.Recovered.SealedKeyBlob.Span, out byte[] blob));
+            return blob;
+        }
+    }
+}

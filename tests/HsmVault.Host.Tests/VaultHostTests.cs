@@ -1,0 +1,133 @@
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using HsmVault.Host.Configuration;
+using HsmVault.Host.Health;
+using HsmVault.Host.Listener;
+using HsmVault.Host.Pipeline;
+using HsmVault.Protocol.Framing;
+using HsmVault.Protocol.V1;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace HsmVault.Host.Tests;
+
+[TestClass]
+public sealed class VaultHostTests
+{
+    [TestMethod]
+    public void Invalid_options_are_all_reported_by_name()
+    {
+        HostConfigurationException ex = Assert.ThrowsExactly<HostConfigurationException>(
+            () => VaultHost.Build(["--Host:ListenAddress=nowhere", "--Hsm:Endpoint=http://hsm", "--Health:ListenAddress=10.0.0.1", "--Host:MaxConnections=0"]));
+
+        StringAssert.Contains(ex.Message, "Host:ListenAddress");
+        StringAssert.Contains(ex.Message, "Hsm:Endpoint");
+        StringAssert.Contains(ex.Message, "Health:ListenAddress");
+        StringAssert.Contains(ex.Message, "Host:MaxConnections");
+    }
+
+    [TestMethod]
+    public void A_value_of_the_wrong_type_is_reported_with_its_key()
+    {
+        HostConfigurationException ex = Assert.ThrowsExactly<HostConfigurationException>(
+            () => VaultHost.Build(["--Host:Port=abc", "--Hsm:Endpoint=tcp:127.0.0.1:9"]));
+
+        StringAssert.Contains(ex.Message, "Host:Port");
+    }
+
+    [TestMethod]
+    public void Environment_variables_with_the_hsmvault_prefix_configure_the_host()
+    {
+        using var directory = new TempDirectory();
+        Environment.SetEnvironmentVariable("HSMVAULT_Host__MaxInFlightRequests", "17");
+        try
+        {
+            using IHost host = VaultHost.Build(["--Hsm:Endpoint=tcp:127.0.0.1:9", $"--Store:Path={directory.File("h.db")}"]);
+            Assert.AreEqual(17, host.Services.GetRequiredService<ClientListenerOptions>().MaxInFlightRequests);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("HSMVAULT_Host__MaxInFlightRequests", null);
+        }
+    }
+
+    [TestMethod]
+    public async Task The_whole_host_serves_clients_reports_health_and_drains_on_stop()
+    {
+        using var directory = new TempDirectory();
+        var enclave = new FakeEnclave();
+        using IHost host = VaultHost.Build(
+            ["--Host:Port=0", "--Health:Port=0", $"--Store:Path={directory.File("host.db")}", "--Logging:LogLevel:Default=Warning"],
+            _ => enclave);
+        await host.StartAsync();
+        var pipeline = host.Services.GetRequiredService<VaultPipeline>();
+        await VaultPipelineTests.WaitUntilAsync(() => pipeline.Status == ServiceStatus.Serving);
+        int port = host.Services.GetRequiredService<ClientListener>().LocalEndPoint!.Port;
+        int healthPort = host.Services.GetRequiredService<HealthEndpoint>().LocalEndPoint!.Port;
+
+        using TcpClient client = new();
+        await client.ConnectAsync("127.0.0.1", port);
+        NetworkStream stream = client.GetStream();
+        var codec = new FrameCodec();
+        await codec.WriteAsync(stream, Requests.RegisterFinish("alice", "blob"));
+        ClientResponse registered = (await ListenerHarness.ReadResponseAsync(stream))!;
+        (int status, JsonDocument health) = await GetAsync(healthPort, "/health");
+
+        Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, registered.ResultCase);
+        Assert.AreEqual(200, status);
+        Assert.AreEqual("serving", health.RootElement.GetProperty("status").GetString());
+        Assert.IsTrue(health.RootElement.GetProperty("enclaveReachable").GetBoolean());
+        Assert.AreEqual(1UL, health.RootElement.GetProperty("logIndex").GetUInt64());
+        Assert.AreEqual(1, health.RootElement.GetProperty("records").GetInt64());
+        Assert.AreEqual(1, health.RootElement.GetProperty("metrics").GetProperty("requests").GetInt64());
+
+        // A request in flight when stop begins is still answered.
+        enclave.Gate = new TaskCompletionSource();
+        int entered = enclave.BatchesEntered;
+        await codec.WriteAsync(stream, Requests.LoginStart("alice"));
+        await VaultPipelineTests.WaitUntilAsync(() => enclave.BatchesEntered == entered + 1);
+        Task stopping = host.StopAsync();
+        await Task.Delay(100);
+        enclave.Gate.SetResult();
+        ClientResponse answered = (await ListenerHarness.ReadResponseAsync(stream))!;
+        await stopping;
+
+        Assert.AreEqual(ClientResponse.ResultOneofCase.LoginStarted, answered.ResultCase);
+    }
+
+    [TestMethod]
+    public async Task Health_reports_503_while_the_hsm_is_unreachable()
+    {
+        using var directory = new TempDirectory();
+        var enclave = new FakeEnclave { Down = true };
+        using IHost host = VaultHost.Build(
+            ["--Host:Port=0", "--Health:Port=0", $"--Store:Path={directory.File("host.db")}", "--Hsm:ReconnectDelay=00:00:00.05", "--Logging:LogLevel:Default=None"],
+            _ => enclave);
+        await host.StartAsync();
+        int healthPort = host.Services.GetRequiredService<HealthEndpoint>().LocalEndPoint!.Port;
+        await VaultPipelineTests.WaitUntilAsync(() => host.Services.GetRequiredService<VaultPipeline>().Status == ServiceStatus.Unavailable);
+
+        (int status, JsonDocument health) = await GetAsync(healthPort, "/health");
+        (int missing, _) = await GetAsync(healthPort, "/nothing");
+
+        Assert.AreEqual(503, status);
+        Assert.AreEqual("unavailable", health.RootElement.GetProperty("status").GetString());
+        Assert.IsFalse(health.RootElement.GetProperty("enclaveReachable").GetBoolean());
+        Assert.AreEqual(404, missing);
+        await host.StopAsync();
+    }
+
+    private static async Task<(int Status, JsonDocument Body)> GetAsync(int port, string path)
+    {
+        using TcpClient client = new();
+        await client.ConnectAsync("127.0.0.1", port);
+        NetworkStream stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        string text = await reader.ReadToEndAsync();
+        int status = int.Parse(text.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
+        string body = text[(text.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
+        return (status, JsonDocument.Parse(body));
+    }
+}

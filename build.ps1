@@ -150,16 +150,138 @@ function Invoke-Bench([string[]] $What) {
     Invoke-Native 'dotnet' (@('run', '-c', $Configuration, '--project', $project, '--') + $What)
 }
 
+function Get-ArtifactsBin {
+    $base = if ($env:HSMVAULT_ARTIFACTS) { $env:HSMVAULT_ARTIFACTS } else { Join-Path $Root 'artifacts' }
+    return Join-Path $base 'bin'
+}
+
+function Get-FreeTcpPort {
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, 0)
+    $listener.Start()
+    $port = $listener.LocalEndpoint.Port
+    $listener.Stop()
+    return $port
+}
+
+function Wait-ForLog([string] $Path, [string] $Pattern, [System.Diagnostics.Process] $Process, [int] $Seconds = 60) {
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if (Test-Path $Path) {
+            $match = Select-String -Path $Path -Pattern $Pattern | Select-Object -First 1
+            if ($match) { return $match.Matches[0] }
+        }
+        if ($Process.HasExited) { break }
+        Start-Sleep -Milliseconds 200
+    }
+    if (Test-Path $Path) { Get-Content $Path | Write-Host }
+    throw "Timed out or exited while waiting for /$Pattern/ in $Path"
+}
+
+function Wait-ForTcp([int] $Port, [System.Diagnostics.Process] $Process, [int] $Seconds = 60) {
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if ($Process.HasExited) { throw "The host exited with code $($Process.ExitCode)." }
+        $client = [System.Net.Sockets.TcpClient]::new()
+        try { $client.Connect('127.0.0.1', $Port); return } catch { Start-Sleep -Milliseconds 200 } finally { $client.Dispose() }
+    }
+    throw "The host did not open port $Port within $Seconds s."
+}
+
+function Stop-Child([System.Diagnostics.Process] $Process) {
+    if ($Process -and -not $Process.HasExited) {
+        & kill -TERM $Process.Id 2>$null
+        if (-not $Process.WaitForExit(15000)) { $Process.Kill($true) }
+    }
+}
+
+# Starts a simulator on a fresh SoftHSM2 token and a host on loopback. Returns what the caller needs.
+function Start-LocalVault([string] $State) {
+    $bin = Get-ArtifactsBin
+    $simulator = Join-Path $bin "HsmVault.Simulator/$($Configuration.ToLowerInvariant())/HsmVault.Simulator.dll"
+    $hostDll = Join-Path $bin "HsmVault.Host/$($Configuration.ToLowerInvariant())/HsmVault.Host.dll"
+    New-Item -ItemType Directory -Force -Path $State | Out-Null
+    # SoftHSM2 reads SOFTHSM2_CONF when it loads; the simulator writes this file before it loads the library.
+    $env:SOFTHSM2_CONF = Join-Path $State 'hsm/softhsm2.conf'
+    $socket = Join-Path $State 'hsm.sock'
+    Write-Step "Starting the simulated HSM (SoftHSM2 token in $State/hsm)"
+    $sim = Start-Process -FilePath 'dotnet' -PassThru -NoNewWindow `
+        -ArgumentList @($simulator, 'serve', '--listen', "unix:$socket", '--state-dir', (Join-Path $State 'hsm'), '--token-label', 'hsmvault-demo') `
+        -RedirectStandardOutput (Join-Path $State 'simulator.out') -RedirectStandardError (Join-Path $State 'simulator.err')
+    $match = Wait-ForLog (Join-Path $State 'simulator.out') 'AKE key ([0-9a-f]{66})' $sim
+    $fleetKey = $match.Groups[1].Value
+    Write-Host "    fleet AKE public key (pinned by the client): $fleetKey"
+
+    $port = Get-FreeTcpPort
+    $healthPort = Get-FreeTcpPort
+    Write-Step "Starting the host on 127.0.0.1:$port"
+    $vaultHost = Start-Process -FilePath 'dotnet' -PassThru -NoNewWindow `
+        -ArgumentList @($hostDll, "--Host:ListenAddress=127.0.0.1", "--Host:Port=$port", "--Hsm:Endpoint=unix:$socket",
+            "--Store:Path=$(Join-Path $State 'host.db')", "--Health:Port=$healthPort") `
+        -RedirectStandardOutput (Join-Path $State 'host.out') -RedirectStandardError (Join-Path $State 'host.err')
+    Wait-ForTcp $port $vaultHost
+    return [pscustomobject]@{ Simulator = $sim; Host = $vaultHost; Port = $port; HealthPort = $healthPort; FleetKey = $fleetKey }
+}
+
+function Invoke-Hsmvault([object] $Vault, [string] $Password, [string[]] $Arguments) {
+    $cli = Join-Path (Get-ArtifactsBin) "HsmVault.Cli/$($Configuration.ToLowerInvariant())/hsmvault.dll"
+    $all = @($cli) + $Arguments + @('--endpoint', "127.0.0.1:$($Vault.Port)", '--fleet-key', $Vault.FleetKey, '--password-stdin')
+    Write-Host "    > hsmvault $($Arguments -join ' ')" -ForegroundColor DarkGray
+    $Password | & dotnet @all | Out-Host
+    return $LASTEXITCODE
+}
+
 function Invoke-Demo {
     $null = Assert-SoftHsm
-    Write-Host 'demo: not built yet. The host daemon and the hsmvault client (issue 4) are still to come;'
-    Write-Host "      until then, 'dotnet pwsh build.ps1 test' exercises the crypto core and the enclave."
+    Invoke-Build
+    $state = Join-Path $Root ".demo/$([DateTime]::UtcNow.ToString('yyyyMMdd-HHmmss'))"
+    $vault = $null
+    try {
+        $vault = Start-LocalVault $state
+        $user = 'demo-user'
+        $password = 'correct horse battery staple'
+        $keyFile = Join-Path $state 'backup.key'
+        $recoveredFile = Join-Path $state 'recovered.key'
+
+        Write-Step "Registering a generated backup key for '$user'"
+        if ((Invoke-Hsmvault $vault $password @('register', '--user', $user, '--generate-key', '--out', $keyFile)) -ne 0) { throw 'register failed' }
+
+        foreach ($guess in 'wrong guess one', 'wrong guess two') {
+            Write-Step "Recovering with a wrong password ('$guess')"
+            $code = Invoke-Hsmvault $vault $guess @('recover', '--user', $user)
+            if ($code -ne 3) { throw "expected exit code 3 (wrong password), got $code" }
+        }
+
+        Write-Step 'Recovering with the right password'
+        if ((Invoke-Hsmvault $vault $password @('recover', '--user', $user, '--out', $recoveredFile)) -ne 0) { throw 'recover failed' }
+        $registered = (Get-Content -Raw $keyFile).Trim()
+        $recovered = (Get-Content -Raw $recoveredFile).Trim()
+        if ($registered -ne $recovered) { throw 'the recovered key differs from the registered one' }
+        Write-Host "demo: the recovered key matches the registered one ($($registered.Substring(0, 8))...); wrong guesses were counted and reset." -ForegroundColor Green
+    }
+    finally {
+        if ($vault) {
+            Stop-Child $vault.Host
+            Stop-Child $vault.Simulator
+        }
+    }
 }
 
 function Invoke-Serve {
     $null = Assert-SoftHsm
-    $project = Join-Path $Root 'simulator/HsmVault.Simulator/HsmVault.Simulator.csproj'
-    Invoke-Native 'dotnet' (@('run', '-c', $Configuration, '--project', $project, '--', 'serve') + $Rest)
+    Invoke-Build
+    $state = Join-Path $Root '.demo/serve'
+    $vault = Start-LocalVault $state
+    Write-Host ''
+    Write-Host "HsmVault is serving on 127.0.0.1:$($vault.Port) (health: http://127.0.0.1:$($vault.HealthPort)/health). Try:"
+    Write-Host "  dotnet $(Join-Path (Get-ArtifactsBin) 'HsmVault.Cli/release/hsmvault.dll') register --endpoint 127.0.0.1:$($vault.Port) --fleet-key $($vault.FleetKey) --user alice --generate-key"
+    Write-Host 'Press Ctrl+C to stop.'
+    try {
+        while (-not $vault.Host.HasExited -and -not $vault.Simulator.HasExited) { Start-Sleep -Seconds 1 }
+    }
+    finally {
+        Stop-Child $vault.Host
+        Stop-Child $vault.Simulator
+    }
 }
 
 function Invoke-Clean {

@@ -29,7 +29,7 @@ public static class SoftHsmStateDirectory
             File.WriteAllText(config, $"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n");
         }
 
-        Environment.SetEnvironmentVariable("SOFTHSM2_CONF", config);
+        NativeEnvironment.Set("SOFTHSM2_CONF", config);
         string userPinFile = EnsurePinFile(Path.Combine(directory, "user-pin"));
         string securityOfficerPinFile = EnsurePinFile(Path.Combine(directory, "so-pin"));
 

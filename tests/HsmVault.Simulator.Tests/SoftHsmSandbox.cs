@@ -35,7 +35,7 @@ public sealed class SoftHsmSandbox
         File.WriteAllText(ConfigPath, $"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n");
 
         // SoftHSM2 reads its configuration once, in C_Initialize: this must precede the first load.
-        Environment.SetEnvironmentVariable("SOFTHSM2_CONF", ConfigPath);
+        NativeEnvironment.Set("SOFTHSM2_CONF", ConfigPath);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => TryDelete(TokenDirectory);
     }
 

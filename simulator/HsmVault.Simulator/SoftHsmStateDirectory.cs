@@ -26,7 +26,7 @@ public static class SoftHsmStateDirectory
         string config = Path.Combine(directory, "softhsm2.conf");
         if (!File.Exists(config))
         {
-            File.WriteAllText(config, $"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n");
+            WriteConfiguration(config, tokens);
         }
 
         NativeEnvironment.Set("SOFTHSM2_CONF", config);
@@ -46,6 +46,10 @@ public static class SoftHsmStateDirectory
 
         return new Pkcs11Options(libraryPath, tokenLabel, Pkcs11PinSource.File(userPinFile));
     }
+
+    /// <summary>Writes a softhsm2.conf that keeps file-backed tokens in <paramref name="tokenDirectory"/>.</summary>
+    public static void WriteConfiguration(string configPath, string tokenDirectory) =>
+        File.WriteAllText(configPath, $"directories.tokendir = {tokenDirectory}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n");
 
     private static string EnsurePinFile(string path)
     {

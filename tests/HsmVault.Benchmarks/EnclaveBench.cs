@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Runtime.InteropServices;
 using Google.Protobuf;
 using HsmVault.Crypto;
 using HsmVault.Crypto.Opaque;
@@ -19,7 +18,7 @@ namespace HsmVault.Benchmarks;
 /// 10^5 records. Only the enclave call is timed; the client's OPAQUE work is reported separately.
 /// <c>--quick</c> makes every phase smaller.
 /// </summary>
-public static partial class EnclaveBench
+public static class EnclaveBench
 {
     private static readonly OpaqueConfiguration Client = OpaqueConfiguration.ForTesting("HsmVault-v1"u8);
 
@@ -47,7 +46,6 @@ public static partial class EnclaveBench
         string tokenDirectory = Directory.CreateTempSubdirectory("hsmvault-bench-softhsm-").FullName;
         try
         {
-            PointSoftHsmAt(tokenDirectory);
             Pkcs11Options options = SoftHsmStateDirectory.Prepare(tokenDirectory, Pkcs11Options.SoftHsm2LibraryPath, $"bench-{Environment.ProcessId}");
             using Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options);
             var softHsm = new EnclaveBenchHost(hsm);
@@ -221,17 +219,6 @@ public static partial class EnclaveBench
         return users;
     }
 
-    // SoftHSM2 reads SOFTHSM2_CONF with getenv when the library initialises; .NET's
-    // Environment.SetEnvironmentVariable does not change the native environment on Unix.
-    private static void PointSoftHsmAt(string directory)
-    {
-        string config = Path.Combine(directory, "softhsm2.conf");
-        if (!OperatingSystem.IsWindows())
-        {
-            _ = NativeEnvironment.SetEnv("SOFTHSM2_CONF", config, 1);
-        }
-    }
-
     private sealed record BenchUser(ByteString Id, byte[] Password);
 
     /// <summary>
@@ -282,11 +269,5 @@ public static partial class EnclaveBench
 
             return current;
         }
-    }
-
-    private static partial class NativeEnvironment
-    {
-        [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
-        internal static partial int SetEnv(string name, string value, int overwrite);
     }
 }

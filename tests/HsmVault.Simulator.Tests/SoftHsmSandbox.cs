@@ -32,7 +32,7 @@ public sealed class SoftHsmSandbox
         ConfigPath = Path.Combine(TokenDirectory, "softhsm2.conf");
         string tokens = Path.Combine(TokenDirectory, "tokens");
         Directory.CreateDirectory(tokens);
-        File.WriteAllText(ConfigPath, $"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\nslots.removable = false\n");
+        SoftHsmStateDirectory.WriteConfiguration(ConfigPath, tokens);
 
         // SoftHSM2 reads its configuration once, in C_Initialize: this must precede the first load.
         NativeEnvironment.Set("SOFTHSM2_CONF", ConfigPath);

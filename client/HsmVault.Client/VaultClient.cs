@@ -23,6 +23,7 @@ public sealed class VaultClient : IAsyncDisposable
     private readonly OpaqueClient _opaque;
     private readonly VaultConnection _connection;
     private readonly byte[] _serverIdentity;
+    private long _fleetKeyConfirmedOn;
 
     public VaultClient(VaultClientOptions options)
     {
@@ -145,7 +146,8 @@ public sealed class VaultClient : IAsyncDisposable
         CheckPassword(password);
         try
         {
-            if (_options.ProbeFleetKeyBeforeLogin && await ProbeFleetKeyAsync(userId, cancellationToken).ConfigureAwait(false) is { } refused)
+            if (_options.ProbeFleetKeyBeforeLogin && !FleetKeyConfirmedOnThisConnection()
+                && await ProbeFleetKeyAsync(userId, cancellationToken).ConfigureAwait(false) is { } refused)
             {
                 return refused;
             }
@@ -216,9 +218,32 @@ public sealed class VaultClient : IAsyncDisposable
         ClientResponse finished = await _connection.ExchangeAsync(
             new ClientRequest { LoginFinish = new LoginFinish { UserId = ByteString.CopyFrom(userId), LoginSession = session, Ke3 = ByteString.CopyFrom(ke3), Action = action } },
             cancellationToken).ConfigureAwait(false);
-        return finished.ResultCase == ClientResponse.ResultOneofCase.Error
-            ? FromError(finished.Error)
-            : new ProtocolError($"the vault answered {finished.ResultCase} to a login whose KE2 did not verify; expected error AUTH_FAILED");
+        if (finished.ResultCase != ClientResponse.ResultOneofCase.Error)
+        {
+            return new ProtocolError($"the vault answered {finished.ResultCase} to a login whose KE2 did not verify; expected error AUTH_FAILED");
+        }
+
+        if (finished.Error.Code != ErrorCode.Stale)
+        {
+            return FromError(finished.Error);
+        }
+
+        // Another login for this user counted its guess after ours started, so the vault refuses
+        // this session as stale. Our guess was counted at LoginStart all the same, and the envelope
+        // already told us the password is wrong: report that with the vault's current count.
+        ClientResponse status = await _connection.ExchangeAsync(
+            new ClientRequest { Status = new StatusQuery { UserId = ByteString.CopyFrom(userId) } }, cancellationToken).ConfigureAwait(false);
+        return status.ResultCase == ClientResponse.ResultOneofCase.Status
+            ? status.Status.AttemptsLeft > 0 ? new WrongPassword(status.Status.AttemptsLeft) : new NoRecord()
+            : Unexpected(status, "status");
+    }
+
+    // The probe answers "is this connection's peer the pinned fleet?"; the answer holds until the
+    // connection closes, so a client that recovers many times over one connection probes once.
+    private bool FleetKeyConfirmedOnThisConnection()
+    {
+        long open = _connection.OpenConnection;
+        return open != 0 && Interlocked.Read(ref _fleetKeyConfirmedOn) == open;
     }
 
     // A registration start changes nothing in the vault and counts no guess, but its response
@@ -237,9 +262,18 @@ public sealed class VaultClient : IAsyncDisposable
         }
 
         byte[] registrationResponse = response.RegisterStarted.RegistrationResponse.ToByteArray();
-        return registrationResponse.Length != OpaqueSizes.RegistrationResponse
-            ? new ProtocolError($"register_started.registration_response: {registrationResponse.Length} bytes, expected {OpaqueSizes.RegistrationResponse}")
-            : CheckPin(registrationResponse.AsSpan(OpaqueSizes.PublicKey));
+        if (registrationResponse.Length != OpaqueSizes.RegistrationResponse)
+        {
+            return new ProtocolError($"register_started.registration_response: {registrationResponse.Length} bytes, expected {OpaqueSizes.RegistrationResponse}");
+        }
+
+        VaultOutcome? mismatch = CheckPin(registrationResponse.AsSpan(OpaqueSizes.PublicKey));
+        if (mismatch is null)
+        {
+            Interlocked.Exchange(ref _fleetKeyConfirmedOn, _connection.OpenConnection);
+        }
+
+        return mismatch;
     }
 
     private static VaultOutcome OpenRecovered(Recovered recovered, LoginResult login, byte[] userId)

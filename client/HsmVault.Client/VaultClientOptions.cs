@@ -45,7 +45,8 @@ public sealed record VaultClientOptions(string Host, int Port, FleetPublicKey Fl
     /// <summary>
     /// Before a login, confirm the fleet key with a registration probe (it changes nothing and
     /// counts no guess), so a wrong endpoint is reported as <see cref="FleetKeyMismatch"/> instead
-    /// of spending a guess and looking like a wrong password.
+    /// of spending a guess and looking like a wrong password. The probe is made once per connection:
+    /// later logins over the same open connection skip it.
     /// </summary>
     public bool ProbeFleetKeyBeforeLogin { get; init; } = true;
 

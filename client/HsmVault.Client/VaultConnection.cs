@@ -19,9 +19,16 @@ internal sealed class VaultConnection : IAsyncDisposable
     private readonly SemaphoreSlim _gate = new(1, 1);
     private TcpClient? _tcp;
     private Stream? _stream;
+    private long _connections;
     private ulong _nextRequestId = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
 
     public VaultConnection(VaultClientOptions options) => _options = options;
+
+    /// <summary>
+    /// Counts the connections opened so far; 0 while none is open. A caller that learned something
+    /// about the peer on one connection can tell whether it still talks over that connection.
+    /// </summary>
+    public long OpenConnection => _stream is null ? 0 : _connections;
 
     public async Task<ClientResponse> ExchangeAsync(ClientRequest request, CancellationToken cancellationToken)
     {
@@ -104,6 +111,7 @@ internal sealed class VaultConnection : IAsyncDisposable
 
             _tcp = tcp;
             _stream = stream;
+            _connections++;
             return stream;
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)

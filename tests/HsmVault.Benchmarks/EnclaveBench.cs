@@ -30,11 +30,10 @@ public static class EnclaveBench
         bool quick = args.Contains("--quick", StringComparer.Ordinal);
         int logins = quick ? 64 : 256;
         // Warm-up (JIT, BouncyCastle tables) on a throw-away vault, not printed.
-        LoginRow("warm-up", new EnclaveBenchHost(new InMemoryHsmServices(9)), 8, 16, print: false);
+        WarmUp();
         Console.WriteLine($"enclave benchmark ({(quick ? "quick" : "full")}): {logins} logins per row; times are enclave-only (Handle), client OPAQUE work reported apart");
         Console.WriteLine();
-        Console.WriteLine("| HSM services | batch | logins | enclave ms/login | logins/s (enclave) | client ms/login |");
-        Console.WriteLine("|---|---:|---:|---:|---:|---:|");
+        Console.WriteLine(TableHeader);
 
         var rates = new List<(string Name, int Batch, double Rate)>();
         var inMemory = new EnclaveBenchHost(new InMemoryHsmServices(1));
@@ -43,6 +42,29 @@ public static class EnclaveBench
             rates.Add(LoginRow("in-memory", inMemory, batch, logins));
         }
 
+        rates.AddRange(SoftHsmRows(logins));
+
+        Console.WriteLine();
+        int[] sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
+        List<(int Records, double Ms, double Siblings, double ProofBytes)> growth = RecoveryGrowth(sizes, quick ? 20 : 50);
+
+        (string _, int _, double inMemory32) = rates.Single(r => r.Name == "in-memory" && r.Batch == 32);
+        (string _, int _, double softHsm1) = rates.Single(r => r.Name == "SoftHSM2" && r.Batch == 1);
+        (string _, int _, double softHsm32) = rates.Single(r => r.Name == "SoftHSM2" && r.Batch == 32);
+        Console.WriteLine();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"enclave summary: {softHsm1:F0} logins/s on SoftHSM2 unbatched, {softHsm32:F0} batched x32, {inMemory32:F0} in-memory x32; " +
+            $"recovery {growth[0].Ms:F2} ms at {growth[0].Records} records -> {growth[^1].Ms:F2} ms at {growth[^1].Records} ({growth[^1].ProofBytes:F0} B proof)"));
+        return 0;
+    }
+
+    /// <summary>
+    /// Enclave-only login rates over a fresh SoftHSM2 token in a temporary directory, one login per
+    /// batch and 32 per batch; prints a table row each (the caller prints the header).
+    /// </summary>
+    internal static IReadOnlyList<(string Name, int Batch, double Rate)> SoftHsmRows(int logins)
+    {
+        var rates = new List<(string Name, int Batch, double Rate)>();
         string tokenDirectory = Directory.CreateTempSubdirectory("hsmvault-bench-softhsm-").FullName;
         try
         {
@@ -59,19 +81,14 @@ public static class EnclaveBench
             Directory.Delete(tokenDirectory, recursive: true);
         }
 
-        Console.WriteLine();
-        int[] sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 100_000];
-        List<(int Records, double Ms, double Siblings, double ProofBytes)> growth = RecoveryGrowth(sizes, quick ? 20 : 50);
-
-        (string _, int _, double inMemory32) = rates.Single(r => r.Name == "in-memory" && r.Batch == 32);
-        (string _, int _, double softHsm1) = rates.Single(r => r.Name == "SoftHSM2" && r.Batch == 1);
-        (string _, int _, double softHsm32) = rates.Single(r => r.Name == "SoftHSM2" && r.Batch == 32);
-        Console.WriteLine();
-        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"enclave summary: {softHsm1:F0} logins/s on SoftHSM2 unbatched, {softHsm32:F0} batched x32, {inMemory32:F0} in-memory x32; " +
-            $"recovery {growth[0].Ms:F2} ms at {growth[0].Records} records -> {growth[^1].Ms:F2} ms at {growth[^1].Records} ({growth[^1].ProofBytes:F0} B proof)"));
-        return 0;
+        return rates;
     }
+
+    /// <summary>Logins through a throw-away in-memory enclave so JIT and table set-up are out of later timings.</summary>
+    internal static void WarmUp() => LoginRow("warm-up", new EnclaveBenchHost(new InMemoryHsmServices(9)), 8, 16, print: false);
+
+    /// <summary>The markdown header matching the rows <see cref="SoftHsmRows"/> prints.</summary>
+    internal const string TableHeader = "| HSM services | batch | logins | enclave ms/login | logins/s (enclave) | client ms/login |\n|---|---:|---:|---:|---:|---:|";
 
     private static (string, int, double) LoginRow(string name, EnclaveBenchHost host, int batchSize, int logins, bool print = true)
     {

@@ -163,6 +163,64 @@ public sealed class VaultClientTests
     }
 
     [TestMethod]
+    public async Task The_fleet_key_is_probed_once_per_connection_and_again_after_a_reconnect()
+    {
+        await using var vault = new FakeVault();
+        await using (var registrar = For(vault))
+        {
+            await registrar.RegisterAsync("alice", Password("pw"), Key(1));
+        }
+
+        int probes = 0;
+        bool stall = false;
+        vault.Intercept = request =>
+        {
+            if (request.OperationCase == ClientRequest.OperationOneofCase.RegisterStart)
+            {
+                Interlocked.Increment(ref probes);
+            }
+
+            if (stall && request.OperationCase == ClientRequest.OperationOneofCase.Status)
+            {
+                // Longer than the client's request timeout: the client gives up and drops the connection.
+                Thread.Sleep(TimeSpan.FromMilliseconds(800));
+            }
+
+            return null;
+        };
+        await using var client = new VaultClient(OptionsFor(vault) with { RequestTimeout = TimeSpan.FromMilliseconds(300) });
+
+        for (int i = 0; i < 3; i++)
+        {
+            Assert.IsInstanceOfType<KeyRecovered>(await client.RecoverAsync("alice", Password("pw")));
+        }
+
+        Assert.AreEqual(1, probes, "three recoveries over one connection");
+        stall = true;
+        Assert.IsInstanceOfType<Unavailable>(await client.StatusAsync("alice"));
+        stall = false;
+        Assert.IsInstanceOfType<KeyRecovered>(await client.RecoverAsync("alice", Password("pw")));
+        Assert.AreEqual(2, probes, "the new connection is probed again");
+    }
+
+    [TestMethod]
+    public async Task A_wrong_guess_whose_session_went_stale_is_still_reported_with_the_count()
+    {
+        await using var vault = new FakeVault();
+        await using var client = For(vault);
+        await client.RegisterAsync("alice", Password("pw"), Key(1));
+        vault.Intercept = request => request.OperationCase == ClientRequest.OperationOneofCase.LoginFinish
+            ? FakeVault.ErrorResponse(ErrorCode.Stale, "login_finish.login_session", 0)
+            : null;
+
+        var wrong = Assert.IsInstanceOfType<WrongPassword>(await client.RecoverAsync("alice", Password("not pw")));
+        Assert.AreEqual(9u, wrong.AttemptsLeft);
+
+        // With the right password a stale session is a conflict to retry, not a wrong password.
+        Assert.IsInstanceOfType<Conflict>(await client.RecoverAsync("alice", Password("pw")));
+    }
+
+    [TestMethod]
     public async Task Recovery_without_the_probe_still_never_accepts_another_fleet()
     {
         await using var vault = new FakeVault();

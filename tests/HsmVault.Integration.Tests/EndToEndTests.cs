@@ -1,10 +1,8 @@
-using System.Net;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
-using System.Text.RegularExpressions;
 using HsmVault.Client;
 using HsmVault.Crypto.Opaque;
+using HsmVault.Testing;
 
 namespace HsmVault.Integration.Tests;
 
@@ -15,45 +13,17 @@ namespace HsmVault.Integration.Tests;
 [TestClass]
 public sealed class EndToEndTests
 {
-    private static readonly TimeSpan Startup = TimeSpan.FromSeconds(60);
-    private static readonly Regex Listening = new("AKE key ([0-9a-f]{66})", RegexOptions.Compiled);
-
-    private string _state = "";
-    private string _socket = "";
-    private int _port;
-    private ChildProcess? _simulator;
-    private ChildProcess? _host;
-    private FleetPublicKey? _fleetKey;
+    private LocalFleet? _fleet;
 
     [TestInitialize]
-    public async Task StartAsync()
-    {
-        _state = Directory.CreateTempSubdirectory("hsmvault-e2e-").FullName;
-        _socket = Path.Combine(_state, "hsm.sock");
-        _port = FreePort();
-        await StartSimulatorAsync();
-        await StartHostAsync();
-    }
+    public async Task StartAsync() => _fleet = await LocalFleet.StartAsync("hsmvault-e2e");
 
     [TestCleanup]
     public async Task StopAsync()
     {
-        if (_host is not null)
+        if (_fleet is not null)
         {
-            await _host.DisposeAsync();
-        }
-
-        if (_simulator is not null)
-        {
-            await _simulator.DisposeAsync();
-        }
-
-        try
-        {
-            Directory.Delete(_state, recursive: true);
-        }
-        catch (IOException)
-        {
+            await _fleet.DisposeAsync();
         }
     }
 
@@ -104,17 +74,17 @@ public sealed class EndToEndTests
             Expect<WrongPassword>(await client.RecoverAsync("carol", Password("wrong")));
         }
 
-        await _host!.KillAsync();
-        await StartHostAsync();
+        await _fleet!.Host!.KillAsync();
+        await _fleet.StartHostAsync();
         await using (VaultClient client = NewClient())
         {
             Assert.AreEqual(9u, Expect<StatusReported>(await client.StatusAsync("carol")).AttemptsLeft);
         }
 
-        Assert.AreEqual(0, await _host.StopAsync(TimeSpan.FromSeconds(20)), _host.Output);
-        await _simulator!.StopAsync(TimeSpan.FromSeconds(20));
-        await StartSimulatorAsync();
-        await StartHostAsync();
+        Assert.AreEqual(0, await _fleet.Host!.StopAsync(TimeSpan.FromSeconds(20)), _fleet.Host.Output);
+        await _fleet.Simulator!.StopAsync(TimeSpan.FromSeconds(20));
+        await _fleet.StartSimulatorAsync();
+        await _fleet.StartHostAsync();
         await using (VaultClient client = NewClient())
         {
             using KeyRecovered recovered = Expect<KeyRecovered>(await client.RecoverAsync("carol", Password("right")));
@@ -122,74 +92,49 @@ public sealed class EndToEndTests
         }
     }
 
-    private VaultClient NewClient() => new(new VaultClientOptions("127.0.0.1", _port, _fleetKey!)
+    [TestMethod]
+    public async Task Concurrent_clients_get_their_own_keys_and_every_concurrent_guess_is_counted()
     {
-        Ksf = new ScryptKsf(1024, 8, 1),
-    });
+        const int Clients = 8;
+        byte[][] keys = Enumerable.Range(0, Clients).Select(_ => RandomNumberGenerator.GetBytes(32)).ToArray();
+        await Parallel.ForAsync(0, Clients, async (i, _) =>
+        {
+            await using VaultClient client = NewClient();
+            Expect<UserRegistered>(await client.RegisterAsync($"user-{i}", Password($"pw {i}"), keys[i]));
+        });
+
+        await using (VaultClient victim = NewClient())
+        {
+            Expect<UserRegistered>(await victim.RegisterAsync("user-0-victim", Password("victim"), RandomNumberGenerator.GetBytes(32)));
+        }
+
+        // Every client recovers its own key while four others guess wrong on one shared victim:
+        // the batches mix users, and each guess must still land exactly once.
+        Task[] recoveries = Enumerable.Range(0, Clients).Select(i => Task.Run(async () =>
+        {
+            await using VaultClient client = NewClient();
+            for (int round = 0; round < 3; round++)
+            {
+                using KeyRecovered recovered = Expect<KeyRecovered>(await client.RecoverAsync($"user-{i}", Password($"pw {i}")));
+                CollectionAssert.AreEqual(keys[i], recovered.Key, $"user-{i} round {round}");
+            }
+        })).ToArray();
+        Task[] guesses = Enumerable.Range(0, 4).Select(g => Task.Run(async () =>
+        {
+            await using VaultClient client = NewClient();
+            Expect<WrongPassword>(await client.RecoverAsync("user-0-victim", Password($"guess {g}")));
+        })).ToArray();
+        await Task.WhenAll(recoveries);
+        await Task.WhenAll(guesses);
+        await using VaultClient observer = NewClient();
+        Assert.AreEqual(6u, Expect<StatusReported>(await observer.StatusAsync("user-0-victim")).AttemptsLeft);
+    }
+
+    private VaultClient NewClient() => new(_fleet!.ClientOptions(new ScryptKsf(1024, 8, 1)));
 
     private static T Expect<T>(VaultOutcome outcome)
         where T : VaultOutcome =>
         outcome as T ?? throw new AssertFailedException($"expected {typeof(T).Name}, got {outcome.GetType().Name}: {outcome.Describe()}");
 
     private static byte[] Password(string text) => Encoding.UTF8.GetBytes(text);
-
-    private async Task StartSimulatorAsync()
-    {
-        string hsm = Path.Combine(_state, "hsm");
-        _simulator = ChildProcess.Start(
-            "simulator",
-            ChildProcess.BuiltAssembly("HsmVault.Simulator"),
-            ["serve", "--listen", "unix:" + _socket, "--state-dir", hsm, "--token-label", "hsmvault-e2e"],
-            new Dictionary<string, string> { ["SOFTHSM2_CONF"] = Path.Combine(hsm, "softhsm2.conf") });
-        Match match = await _simulator.WaitForAsync(Listening, Startup);
-        FleetPublicKey key = FleetPublicKey.Parse(match.Groups[1].Value);
-        if (_fleetKey is not null)
-        {
-            Assert.AreEqual(_fleetKey.Hex, key.Hex, "the simulator came back with other keys");
-        }
-
-        _fleetKey = key;
-    }
-
-    private async Task StartHostAsync()
-    {
-        _host = ChildProcess.Start(
-            "host",
-            ChildProcess.BuiltAssembly("HsmVault.Host"),
-            [
-                "--Host:ListenAddress=127.0.0.1", $"--Host:Port={_port}", "--Hsm:Endpoint=unix:" + _socket,
-                "--Store:Path=" + Path.Combine(_state, "host.db"), $"--Health:Port={FreePort()}",
-            ]);
-        DateTime deadline = DateTime.UtcNow + Startup;
-        while (DateTime.UtcNow < deadline)
-        {
-            Assert.IsFalse(_host.HasExited, "the host exited:\n" + _host.Output);
-            using TcpClient probe = new();
-            try
-            {
-                await probe.ConnectAsync(IPAddress.Loopback, _port);
-                // The port opens before the host has checked its store against the enclave: wait until it serves.
-                await using VaultClient client = NewClient();
-                if ((await client.StatusAsync("readiness-probe")) is not Unavailable)
-                {
-                    return;
-                }
-
-                await Task.Delay(100);
-            }
-            catch (SocketException)
-            {
-                await Task.Delay(100);
-            }
-        }
-
-        Assert.Fail("the host did not listen in time:\n" + _host.Output);
-    }
-
-    private static int FreePort()
-    {
-        using TcpListener listener = new(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using System.Text.RegularExpressions;
 
-namespace HsmVault.Integration.Tests;
+namespace HsmVault.Testing;
 
 /// <summary>
 /// A real child process (simulator or host) started with `dotnet <dll>`, its output captured so a
@@ -41,7 +41,7 @@ public sealed class ChildProcess : IAsyncDisposable
     /// <summary>The built dll of a sibling project, next to this test assembly's own output folder.</summary>
     public static string BuiltAssembly(string project)
     {
-        // artifacts/bin/<project>/<pivot>/: the test runs from artifacts/bin/HsmVault.Integration.Tests/<pivot>/.
+        // artifacts/bin/<project>/<pivot>/: a test or benchmark runs from artifacts/bin/<its project>/<pivot>/.
         string own = AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar);
         string pivot = Path.GetFileName(own);
         string path = Path.GetFullPath(Path.Combine(own, "..", "..", project, pivot, project + ".dll"));

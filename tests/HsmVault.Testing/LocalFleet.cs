@@ -1,0 +1,183 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using HsmVault.Client;
+using HsmVault.Crypto.Opaque;
+
+namespace HsmVault.Testing;
+
+/// <summary>
+/// A one-site vault made of real processes: the simulator serving a SoftHSM2 token of its own on a
+/// Unix socket, and the host on a loopback TCP port with its SQLite store, all under one temporary
+/// state directory that disposal deletes. Either process can be killed and started again over the
+/// same state, which is how the tests prove restarts lose nothing.
+/// </summary>
+public sealed partial class LocalFleet : IAsyncDisposable
+{
+    private static readonly TimeSpan StartupLimit = TimeSpan.FromSeconds(60);
+
+    private readonly string _socket;
+    private readonly string _tokenLabel;
+    private readonly IReadOnlyList<string> _hostSettings;
+    private FleetPublicKey? _fleetKey;
+
+    private LocalFleet(string stateDirectory, string tokenLabel, IReadOnlyList<string> hostSettings)
+    {
+        StateDirectory = stateDirectory;
+        _socket = Path.Combine(stateDirectory, "hsm.sock");
+        _tokenLabel = tokenLabel;
+        _hostSettings = hostSettings;
+        Port = FreePort();
+        HealthPort = FreePort();
+    }
+
+    /// <summary>Everything the two processes keep: token store, socket, host database.</summary>
+    public string StateDirectory { get; }
+
+    /// <summary>The host's client port on 127.0.0.1.</summary>
+    public int Port { get; }
+
+    /// <summary>The host's health and metrics port on 127.0.0.1 (<c>GET /health</c>, <c>GET /metrics</c>).</summary>
+    public int HealthPort { get; }
+
+    /// <summary>The fleet AKE public key the simulator announced; clients pin it.</summary>
+    public FleetPublicKey FleetKey => _fleetKey ?? throw new InvalidOperationException("the simulator has not started");
+
+    /// <summary>The running simulator process (replaced by <see cref="StartSimulatorAsync"/>).</summary>
+    public ChildProcess? Simulator { get; private set; }
+
+    /// <summary>The running host process (replaced by <see cref="StartHostAsync"/>).</summary>
+    public ChildProcess? Host { get; private set; }
+
+    /// <summary>
+    /// Starts a simulator on a fresh token and a host in front of it, and returns once the host
+    /// answers a status query. <paramref name="hostSettings"/> are extra <c>--Section:Option=value</c>
+    /// arguments for the host.
+    /// </summary>
+    public static async Task<LocalFleet> StartAsync(string tokenLabel = "hsmvault-local", IReadOnlyList<string>? hostSettings = null)
+    {
+        string state = Directory.CreateTempSubdirectory("hsmvault-fleet-").FullName;
+        LocalFleet fleet = new(state, tokenLabel, hostSettings ?? []);
+        try
+        {
+            await fleet.StartSimulatorAsync().ConfigureAwait(false);
+            await fleet.StartHostAsync().ConfigureAwait(false);
+            return fleet;
+        }
+        catch
+        {
+            await fleet.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Client settings for this fleet: loopback, its port, its fleet key pinned.</summary>
+    public VaultClientOptions ClientOptions(IKeyStretchingFunction ksf) => new("127.0.0.1", Port, FleetKey) { Ksf = ksf };
+
+    /// <summary>
+    /// Starts the simulator over the state directory's token store (provisioning the token the
+    /// first time) and waits for its key announcement. A restarted simulator must announce the same
+    /// fleet key as before, or the start fails.
+    /// </summary>
+    public async Task StartSimulatorAsync()
+    {
+        string hsm = Path.Combine(StateDirectory, "hsm");
+        Simulator = ChildProcess.Start(
+            "simulator",
+            ChildProcess.BuiltAssembly("HsmVault.Simulator"),
+            ["serve", "--listen", "unix:" + _socket, "--state-dir", hsm, "--token-label", _tokenLabel],
+            new Dictionary<string, string> { ["SOFTHSM2_CONF"] = Path.Combine(hsm, "softhsm2.conf") });
+        Match match = await Simulator.WaitForAsync(AkeKeyLine(), StartupLimit).ConfigureAwait(false);
+        FleetPublicKey key = FleetPublicKey.Parse(match.Groups[1].Value);
+        if (_fleetKey is not null && key.Hex != _fleetKey.Hex)
+        {
+            throw new InvalidOperationException($"the simulator came back with fleet key {key.Hex}, not {_fleetKey.Hex}:\n{Simulator.Output}");
+        }
+
+        _fleetKey = key;
+    }
+
+    /// <summary>
+    /// Starts the host over the state directory's store and waits until it serves: the port opens
+    /// before the host has checked its store against the enclave, so readiness is a status query
+    /// that is answered (not UNAVAILABLE).
+    /// </summary>
+    public async Task StartHostAsync()
+    {
+        List<string> arguments =
+        [
+            "--Host:ListenAddress=127.0.0.1", $"--Host:Port={Port}", "--Hsm:Endpoint=unix:" + _socket,
+            "--Store:Path=" + Path.Combine(StateDirectory, "host.db"), $"--Health:Port={HealthPort}",
+        ];
+        arguments.AddRange(_hostSettings);
+        ChildProcess host = ChildProcess.Start("host", ChildProcess.BuiltAssembly("HsmVault.Host"), arguments);
+        Host = host;
+        DateTime deadline = DateTime.UtcNow + StartupLimit;
+        while (DateTime.UtcNow < deadline)
+        {
+            if (host.HasExited)
+            {
+                throw new InvalidOperationException("the host exited while starting:\n" + host.Output);
+            }
+
+            if (await ServesAsync().ConfigureAwait(false))
+            {
+                return;
+            }
+
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+
+        throw new TimeoutException($"the host did not serve within {StartupLimit.TotalSeconds:F0} s:\n{host.Output}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Host is not null)
+        {
+            await Host.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (Simulator is not null)
+        {
+            await Simulator.DisposeAsync().ConfigureAwait(false);
+        }
+
+        try
+        {
+            Directory.Delete(StateDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // A process that has not let go of a file yet leaves the directory behind in /tmp.
+        }
+    }
+
+    private async Task<bool> ServesAsync()
+    {
+        try
+        {
+            using (TcpClient probe = new())
+            {
+                await probe.ConnectAsync(IPAddress.Loopback, Port).ConfigureAwait(false);
+            }
+
+            await using VaultClient client = new(ClientOptions(IdentityKsf.Instance) with { RequestTimeout = TimeSpan.FromSeconds(5) });
+            return await client.StatusAsync("readiness-probe").ConfigureAwait(false) is not Unavailable;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using TcpListener listener = new(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    [GeneratedRegex("AKE key ([0-9a-f]{66})")]
+    private static partial Regex AkeKeyLine();
+}

@@ -130,6 +130,42 @@ public sealed class EndToEndTests
         Assert.AreEqual(6u, Expect<StatusReported>(await observer.StatusAsync("user-0-victim")).AttemptsLeft);
     }
 
+    [TestMethod]
+    public async Task Neither_the_password_nor_the_key_reaches_the_host_store_or_its_log()
+    {
+        byte[] password = Password("a distinctive passphrase 7Qx!");
+        byte[] key = RandomNumberGenerator.GetBytes(32);
+        await using (VaultClient client = NewClient())
+        {
+            Expect<UserRegistered>(await client.RegisterAsync("dave", password, key));
+            Expect<WrongPassword>(await client.RecoverAsync("dave", Password("a distinctive wrong guess 9Zy?")));
+            using KeyRecovered recovered = Expect<KeyRecovered>(await client.RecoverAsync("dave", password));
+            CollectionAssert.AreEqual(key, recovered.Key);
+        }
+
+        using (HttpClient http = new())
+        {
+            string health = await http.GetStringAsync(new Uri($"http://127.0.0.1:{_fleet!.HealthPort}/health"));
+            StringAssert.Contains(health, "\"records\": 1", "the store should hold dave's record: " + health);
+        }
+
+        // Stop the host cleanly so SQLite folds its WAL into the database, then read everything it kept.
+        Assert.AreEqual(0, await _fleet.Host!.StopAsync(TimeSpan.FromSeconds(20)), _fleet.Host.Output);
+        string[] storeFiles = Directory.GetFiles(_fleet.StateDirectory, "host.db*");
+        Assert.IsTrue(storeFiles.Length > 0, "the host kept no store files");
+        byte[] store = storeFiles.SelectMany(File.ReadAllBytes).ToArray();
+        byte[] log = Encoding.UTF8.GetBytes(_fleet.Host.Output);
+
+        foreach ((string what, byte[] secret) in new[] { ("password", password), ("wrong guess", Password("a distinctive wrong guess 9Zy?")), ("key", key) })
+        {
+            Assert.AreEqual(-1, store.AsSpan().IndexOf(secret), $"the {what} is in the host's store");
+            Assert.AreEqual(-1, log.AsSpan().IndexOf(secret), $"the {what} is in the host's log");
+            string hex = Convert.ToHexStringLower(secret);
+            Assert.AreEqual(-1, _fleet.Host.Output.IndexOf(hex, StringComparison.OrdinalIgnoreCase), $"the {what} is in the host's log as hex");
+            Assert.AreEqual(-1, _fleet.Simulator!.Output.IndexOf(hex, StringComparison.OrdinalIgnoreCase), $"the {what} is in the simulator's log as hex");
+        }
+    }
+
     private VaultClient NewClient() => new(_fleet!.ClientOptions(new ScryptKsf(1024, 8, 1)));
 
     private static T Expect<T>(VaultOutcome outcome)

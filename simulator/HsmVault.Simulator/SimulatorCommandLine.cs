@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Runtime.InteropServices;
 using HsmVault.Enclave;
+using HsmVault.Protocol.Bridge;
 using HsmVault.Simulator.Bridge;
 using HsmVault.Simulator.Pkcs11;
 
@@ -119,7 +120,7 @@ public static class SimulatorCommandLine
         Pkcs11Options options;
         try
         {
-            endpoint = BridgeEndpoint.Parse(settings.Listen);
+            endpoint = BridgeEndpoint.ParseListener(settings.Listen, "--listen");
             options = ResolveToken(settings);
             _ = settings.OperatorKey;
             if (settings.AttemptLimit is < 1 or > 1000)

@@ -36,7 +36,7 @@ public static class EnclaveBench
         Console.WriteLine(TableHeader);
 
         var rates = new List<(string Name, int Batch, double Rate)>();
-        var inMemory = new EnclaveBenchHost(new InMemoryHsmServices(1));
+        var inMemory = new TimedVault(new InMemoryHsmServices(1));
         foreach (int batch in new[] { 1, 32 })
         {
             rates.Add(LoginRow("in-memory", inMemory, batch, logins));
@@ -70,7 +70,7 @@ public static class EnclaveBench
         {
             Pkcs11Options options = SoftHsmStateDirectory.Prepare(tokenDirectory, Pkcs11Options.SoftHsm2LibraryPath, $"bench-{Environment.ProcessId}");
             using Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options);
-            var softHsm = new EnclaveBenchHost(hsm);
+            var softHsm = new TimedVault(hsm);
             foreach (int batch in new[] { 1, 32 })
             {
                 rates.Add(LoginRow("SoftHSM2", softHsm, batch, logins));
@@ -85,17 +85,17 @@ public static class EnclaveBench
     }
 
     /// <summary>Logins through a throw-away in-memory enclave so JIT and table set-up are out of later timings.</summary>
-    internal static void WarmUp() => LoginRow("warm-up", new EnclaveBenchHost(new InMemoryHsmServices(9)), 8, 16, print: false);
+    internal static void WarmUp() => LoginRow("warm-up", new TimedVault(new InMemoryHsmServices(9)), 8, 16, print: false);
 
     /// <summary>The markdown header matching the rows <see cref="SoftHsmRows"/> prints.</summary>
     internal const string TableHeader = "| HSM services | batch | logins | enclave ms/login | logins/s (enclave) | client ms/login |\n|---|---:|---:|---:|---:|---:|";
 
-    private static (string, int, double) LoginRow(string name, EnclaveBenchHost host, int batchSize, int logins, bool print = true)
+    private static (string, int, double) LoginRow(string name, TimedVault vault, int batchSize, int logins, bool print = true)
     {
         var client = new OpaqueClient(Client, SystemRandomSource.Instance);
-        BenchUser[] users = RegisterUsers(host, client, batchSize, $"{name}-{batchSize}-");
+        BenchUser[] users = RegisterUsers(vault, client, batchSize, $"{name}-{batchSize}-");
 
-        host.EnclaveTime = TimeSpan.Zero;
+        vault.EnclaveTime = TimeSpan.Zero;
         TimeSpan clientTime = TimeSpan.Zero;
         int done = 0;
         while (done < logins)
@@ -109,14 +109,14 @@ public static class EnclaveBench
             }
 
             clientTime += Stopwatch.GetElapsedTime(c0);
-            IReadOnlyList<ClientResponse> ke2s = host.SendBatch(starts, r => r.LoginStart.UserId);
+            IReadOnlyList<ClientResponse> ke2s = vault.Host.SendBatch(starts);
 
             var finishes = new ClientRequest[users.Length];
             var sessionKeys = new byte[users.Length][];
             c0 = Stopwatch.GetTimestamp();
             for (int i = 0; i < users.Length; i++)
             {
-                LoginResult result = client.GenerateKE3(states[i], ke2s[i].LoginStarted.Ke2.Span, host.AkePublicKey, users[i].Id.Span);
+                LoginResult result = client.GenerateKE3(states[i], ke2s[i].LoginStarted.Ke2.Span, vault.Host.AkePublicKey, users[i].Id.Span);
                 sessionKeys[i] = result.SessionKey;
                 finishes[i] = new ClientRequest
                 {
@@ -125,7 +125,7 @@ public static class EnclaveBench
             }
 
             clientTime += Stopwatch.GetElapsedTime(c0);
-            IReadOnlyList<ClientResponse> recovered = host.SendBatch(finishes, r => r.LoginFinish.UserId);
+            IReadOnlyList<ClientResponse> recovered = vault.Host.SendBatch(finishes);
             for (int i = 0; i < users.Length; i++)
             {
                 if (recovered[i].ResultCase != ClientResponse.ResultOneofCase.Recovered
@@ -138,8 +138,8 @@ public static class EnclaveBench
             done += users.Length;
         }
 
-        double enclaveMs = host.EnclaveTime.TotalMilliseconds / done;
-        double rate = done / host.EnclaveTime.TotalSeconds;
+        double enclaveMs = vault.EnclaveTime.TotalMilliseconds / done;
+        double rate = done / vault.EnclaveTime.TotalSeconds;
         if (print)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -155,10 +155,10 @@ public static class EnclaveBench
         Console.WriteLine();
         Console.WriteLine("| records | log2(records) | enclave ms/recovery | proof siblings | proof bytes | fill s |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
-        var host = new EnclaveBenchHost(new InMemoryHsmServices(2));
+        var vault = new TimedVault(new InMemoryHsmServices(2));
         var client = new OpaqueClient(Client, SystemRandomSource.Instance);
-        BenchUser[] probes = RegisterUsers(host, client, samples, "probe-");
-        Filler filler = Filler.Create(host, client);
+        BenchUser[] probes = RegisterUsers(vault, client, samples, "probe-");
+        Filler filler = Filler.Create(vault, client);
         int records = probes.Length;
         var rows = new List<(int, double, double, double)>();
         foreach (int size in sizes)
@@ -172,20 +172,19 @@ public static class EnclaveBench
             foreach (BenchUser probe in probes)
             {
                 ClientRequest start = new() { LoginStart = new LoginStart { UserId = probe.Id, Ke1 = ByteString.CopyFrom(client.GenerateKE1(probe.Password, out ClientLoginState state)) } };
-                host.EnclaveTime = TimeSpan.Zero;
-                ClientResponse ke2 = host.SendBatch([start], r => r.LoginStart.UserId)[0];
-                siblings += host.LastProofSiblings / (double)probes.Length;
-                proofBytes += host.LastProofBytes / (double)probes.Length;
-                LoginResult result = client.GenerateKE3(state, ke2.LoginStarted.Ke2.Span, host.AkePublicKey, probe.Id.Span);
-                ClientResponse done = host.SendBatch(
-                    [new ClientRequest { LoginFinish = new LoginFinish { UserId = probe.Id, LoginSession = ke2.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover } }],
-                    r => r.LoginFinish.UserId)[0];
+                vault.EnclaveTime = TimeSpan.Zero;
+                ClientResponse ke2 = vault.Host.SendBatch([start])[0];
+                siblings += vault.Host.LastProofSiblings / (double)probes.Length;
+                proofBytes += vault.Host.LastProofBytes / (double)probes.Length;
+                LoginResult result = client.GenerateKE3(state, ke2.LoginStarted.Ke2.Span, vault.Host.AkePublicKey, probe.Id.Span);
+                ClientResponse done = vault.Host.SendBatch(
+                    [new ClientRequest { LoginFinish = new LoginFinish { UserId = probe.Id, LoginSession = ke2.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover } }])[0];
                 if (done.ResultCase != ClientResponse.ResultOneofCase.Recovered)
                 {
                     throw new InvalidOperationException($"probe recovery failed: {done}");
                 }
 
-                times.Add(host.EnclaveTime.TotalMilliseconds);
+                times.Add(vault.EnclaveTime.TotalMilliseconds);
             }
 
             times.Sort();
@@ -198,7 +197,7 @@ public static class EnclaveBench
         return rows;
     }
 
-    private static BenchUser[] RegisterUsers(EnclaveBenchHost host, OpaqueClient client, int count, string prefix)
+    private static BenchUser[] RegisterUsers(TimedVault vault, OpaqueClient client, int count, string prefix)
     {
         var users = new BenchUser[count];
         var states = new ClientRegistrationState[count];
@@ -212,19 +211,19 @@ public static class EnclaveBench
         foreach (int offset in Enumerable.Range(0, (count + 63) / 64).Select(b => b * 64))
         {
             int n = Math.Min(64, count - offset);
-            IReadOnlyList<ClientResponse> started = host.SendBatch(starts[offset..(offset + n)], r => r.RegisterStart.UserId);
+            IReadOnlyList<ClientResponse> started = vault.Host.SendBatch(starts[offset..(offset + n)]);
             var finishes = new ClientRequest[n];
             for (int i = 0; i < n; i++)
             {
                 BenchUser user = users[offset + i];
-                RegistrationResult result = client.FinalizeRegistration(states[offset + i], started[i].RegisterStarted.RegistrationResponse.Span, host.AkePublicKey, user.Id.Span);
+                RegistrationResult result = client.FinalizeRegistration(states[offset + i], started[i].RegisterStarted.RegistrationResponse.Span, vault.Host.AkePublicKey, user.Id.Span);
                 finishes[i] = new ClientRequest
                 {
                     RegisterFinish = new RegisterFinish { UserId = user.Id, RegistrationSession = started[i].RegisterStarted.RegistrationSession, RegistrationRecord = ByteString.CopyFrom(result.Record), EncryptedKeyBlob = ByteString.CopyFrom(new byte[61]) },
                 };
             }
 
-            foreach (ClientResponse response in host.SendBatch(finishes, r => r.RegisterFinish.UserId))
+            foreach (ClientResponse response in vault.Host.SendBatch(finishes))
             {
                 if (response.ResultCase != ClientResponse.ResultOneofCase.Registered)
                 {
@@ -243,15 +242,15 @@ public static class EnclaveBench
     /// registration request and one record (the enclave checks their form, not who made them),
     /// so filling costs enclave work only: RegisterStart's OPRF evaluation and RegisterFinish's seal.
     /// </summary>
-    private sealed class Filler(EnclaveBenchHost host, byte[] request, byte[] record)
+    private sealed class Filler(TimedVault vault, byte[] request, byte[] record)
     {
-        public static Filler Create(EnclaveBenchHost host, OpaqueClient client)
+        public static Filler Create(TimedVault vault, OpaqueClient client)
         {
             byte[] request = client.CreateRegistrationRequest("filler"u8, out ClientRegistrationState state);
             ByteString id = ByteString.CopyFromUtf8("filler-template");
-            ClientResponse started = host.SendBatch([new ClientRequest { RegisterStart = new RegisterStart { UserId = id, RegistrationRequest = ByteString.CopyFrom(request) } }], r => r.RegisterStart.UserId)[0];
-            RegistrationResult result = client.FinalizeRegistration(state, started.RegisterStarted.RegistrationResponse.Span, host.AkePublicKey, id.Span);
-            return new Filler(host, request, result.Record);
+            ClientResponse started = vault.Host.SendBatch([new ClientRequest { RegisterStart = new RegisterStart { UserId = id, RegistrationRequest = ByteString.CopyFrom(request) } }])[0];
+            RegistrationResult result = client.FinalizeRegistration(state, started.RegisterStarted.RegistrationResponse.Span, vault.Host.AkePublicKey, id.Span);
+            return new Filler(vault, request, result.Record);
         }
 
         public int FillTo(int target, int current)
@@ -265,7 +264,7 @@ public static class EnclaveBench
                     starts[i] = new ClientRequest { RegisterStart = new RegisterStart { UserId = ByteString.CopyFromUtf8($"filler-{current + i}"), RegistrationRequest = ByteString.CopyFrom(request) } };
                 }
 
-                IReadOnlyList<ClientResponse> started = host.SendBatch(starts, r => r.RegisterStart.UserId);
+                IReadOnlyList<ClientResponse> started = vault.Host.SendBatch(starts);
                 var finishes = new ClientRequest[n];
                 for (int i = 0; i < n; i++)
                 {
@@ -275,7 +274,7 @@ public static class EnclaveBench
                     };
                 }
 
-                IReadOnlyList<ClientResponse> finished = host.SendBatch(finishes, r => r.RegisterFinish.UserId);
+                IReadOnlyList<ClientResponse> finished = vault.Host.SendBatch(finishes);
                 if (finished.Any(f => f.ResultCase != ClientResponse.ResultOneofCase.Registered))
                 {
                     throw new InvalidOperationException($"filler registration failed: {finished.First(f => f.ResultCase != ClientResponse.ResultOneofCase.Registered)}");

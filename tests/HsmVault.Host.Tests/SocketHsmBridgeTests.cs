@@ -82,18 +82,6 @@ public sealed class SocketHsmBridgeTests
         StringAssert.Contains(ex.Message, "cannot connect");
     }
 
-    [TestMethod]
-    public void Endpoints_must_name_unix_or_tcp()
-    {
-        Assert.IsTrue(HsmEndpoint.TryParse("unix:/run/hsm.sock", out _, out _));
-        Assert.IsTrue(HsmEndpoint.TryParse("tcp:127.0.0.1:7301", out _, out _));
-        Assert.IsFalse(HsmEndpoint.TryParse("tcp:127.0.0.1", out _, out string? noPort));
-        Assert.IsFalse(HsmEndpoint.TryParse("http://x", out _, out string? scheme));
-        Assert.IsFalse(HsmEndpoint.TryParse("unix:", out _, out _));
-        StringAssert.Contains(noPort, "tcp:<host>:<port>");
-        StringAssert.Contains(scheme, "unix:");
-    }
-
     private static SocketHsmBridge Bridge(string endpoint, TimeSpan? timeout = null) => new(
         new HsmOptions { Endpoint = endpoint, RequestTimeout = timeout ?? TimeSpan.FromSeconds(5), ConnectTimeout = TimeSpan.FromSeconds(2) },
         NullLogger<SocketHsmBridge>.Instance);

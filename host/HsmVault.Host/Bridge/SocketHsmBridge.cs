@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using HsmVault.Host.Configuration;
+using HsmVault.Protocol.Bridge;
 using HsmVault.Protocol.Framing;
 using HsmVault.Protocol.V1;
 using Microsoft.Extensions.Logging;
@@ -14,7 +15,7 @@ namespace HsmVault.Host.Bridge;
 /// </summary>
 public sealed partial class SocketHsmBridge : IHsmBridge, IAsyncDisposable
 {
-    private readonly HsmEndpoint _endpoint;
+    private readonly BridgeEndpoint _endpoint;
     private readonly HsmOptions _options;
     private readonly FrameCodec _codec;
     private readonly ILogger<SocketHsmBridge> _logger;
@@ -25,7 +26,7 @@ public sealed partial class SocketHsmBridge : IHsmBridge, IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         _options = options;
-        _endpoint = HsmEndpoint.Parse(options.Endpoint);
+        _endpoint = BridgeEndpoint.Parse(options.Endpoint, "Hsm:Endpoint");
         _codec = new FrameCodec(options.MaxFrameBytes);
         _logger = logger;
     }
@@ -85,6 +86,12 @@ public sealed partial class SocketHsmBridge : IHsmBridge, IAsyncDisposable
     private async Task<NetworkStream> ConnectAsync(CancellationToken cancellationToken)
     {
         Socket socket = _endpoint.CreateSocket();
+        if (socket.ProtocolType == ProtocolType.Tcp)
+        {
+            // Each request is one small frame and waits for its answer: send it at once.
+            socket.NoDelay = true;
+        }
+
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ConnectTimeout);
         try

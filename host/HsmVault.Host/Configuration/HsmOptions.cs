@@ -1,3 +1,5 @@
+using HsmVault.Protocol.Bridge;
+
 namespace HsmVault.Host.Configuration;
 
 /// <summary>How the host reaches its HSM: configuration section <c>Hsm</c>.</summary>
@@ -30,11 +32,7 @@ public sealed class HsmOptions
     public IReadOnlyList<string> Problems()
     {
         List<string> problems = [];
-        if (string.IsNullOrWhiteSpace(Endpoint))
-        {
-            problems.Add("Hsm:Endpoint: missing; give unix:/path/to/socket or tcp:127.0.0.1:7301");
-        }
-        else if (!HsmVault.Host.Bridge.HsmEndpoint.TryParse(Endpoint, out _, out string? error))
+        if (!BridgeEndpoint.TryParse(Endpoint, out _, out string? error))
         {
             problems.Add($"Hsm:Endpoint: {error}");
         }

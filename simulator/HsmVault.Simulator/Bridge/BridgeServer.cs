@@ -1,4 +1,5 @@
 using System.Net.Sockets;
+using HsmVault.Protocol.Bridge;
 using HsmVault.Protocol.Framing;
 using HsmVault.Protocol.V1;
 
@@ -36,10 +37,10 @@ public sealed class BridgeServer
     /// <summary>Binds, calls <paramref name="onListening"/>, and serves until <paramref name="cancellationToken"/> fires.</summary>
     public async Task RunAsync(Action? onListening, CancellationToken cancellationToken)
     {
-        if (_endpoint.EndPoint is UnixDomainSocketEndPoint && File.Exists(_endpoint.Display["unix:".Length..]))
+        if (_endpoint.UnixSocketPath is { } stale && File.Exists(stale))
         {
             // A socket file left by a previous run that did not shut down cleanly.
-            File.Delete(_endpoint.Display["unix:".Length..]);
+            File.Delete(stale);
         }
 
         using Socket listener = _endpoint.CreateSocket();
@@ -69,9 +70,9 @@ public sealed class BridgeServer
         finally
         {
             await Task.WhenAll(connections).ConfigureAwait(false);
-            if (_endpoint.EndPoint is UnixDomainSocketEndPoint)
+            if (_endpoint.UnixSocketPath is { } socketPath)
             {
-                File.Delete(_endpoint.Display["unix:".Length..]);
+                File.Delete(socketPath);
             }
         }
     }

@@ -1,5 +1,6 @@
 using HsmVault.Protocol;
 using HsmVault.Protocol.V1;
+using HsmVault.Testing;
 
 namespace HsmVault.Enclave.Tests.Vault;
 

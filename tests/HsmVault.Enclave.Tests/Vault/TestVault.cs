@@ -1,135 +1,61 @@
 using Google.Protobuf;
-using HsmVault.Protocol.Merkle;
 using HsmVault.Protocol.V1;
 using HsmVault.Simulator;
+using HsmVault.Testing;
 
 namespace HsmVault.Enclave.Tests.Vault;
 
 /// <summary>
-/// An enclave over seeded in-memory HSM services plus an honest host in miniature: it keeps
-/// the sealed records and the Merkle tree, attaches witnesses, and applies each batch's writes.
-/// Tests that play a hostile host build their own operations and witnesses.
+/// An enclave over seeded in-memory HSM services, driven by the shared honest in-memory host.
+/// It keeps the HSM and the enclave at hand for tests that inspect them, and records every
+/// response for determinism checks. Tests that play a hostile host build their own operations
+/// and witnesses.
 /// </summary>
 internal sealed class TestVault
 {
-    private readonly Dictionary<string, SealedRecord> _records = [];
-    private ulong _nextTag;
+    private readonly InMemoryVaultHost _host;
+    private readonly List<byte[]> _transcript = [];
 
     public TestVault(ulong seed, VaultPolicy? policy = null, Func<IHsmServices, IHsmServices>? wrap = null, InMemoryNvram? nvram = null)
     {
         IHsmServices inner = nvram is null ? new InMemoryHsmServices(seed) : new InMemoryHsmServices(seed, nvram);
         Hsm = wrap is null ? inner : wrap(inner);
         Enclave = new VaultEnclave(Hsm, policy ?? VaultPolicy.Default);
-        EnclaveResponse init = Enclave.Handle(new EnclaveRequest { Initialize = new InitializeRequest() });
-        if (init.KindCase != EnclaveResponse.KindOneofCase.State)
-        {
-            throw new InvalidOperationException($"initialize failed: {init}");
-        }
-
-        Tree = new SparseMerkleTree(Nodes, init.State.MerkleRoot.Span);
+        _host = new InMemoryVaultHost(Exchange);
     }
 
     public IHsmServices Hsm { get; }
 
     public VaultEnclave Enclave { get; }
 
-    public InMemoryMerkleNodeStore Nodes { get; } = new();
+    public IReadOnlyList<LogEntry> Log => _host.Log;
 
-    public SparseMerkleTree Tree { get; private set; }
+    /// <summary>Every encoded response the enclave sent through the host, in order.</summary>
+    public IReadOnlyList<byte[]> Transcript => _transcript;
 
-    public List<LogEntry> Log { get; } = [];
+    public RecordWitness WitnessFor(ByteString userId) => _host.WitnessFor(userId);
 
-    /// <summary>Every encoded response, in order, for determinism checks.</summary>
-    public List<byte[]> Transcript { get; } = [];
+    public Operation OperationFor(ClientRequest request) => _host.OperationFor(request);
 
-    public RecordWitness WitnessFor(ByteString userId)
-    {
-        byte[] key = MerkleHashing.UserKey(userId.Span);
-        var witness = new RecordWitness { Proof = Tree.Prove(key) };
-        if (_records.TryGetValue(Convert.ToHexString(key), out SealedRecord? record))
-        {
-            witness.Record = record.Clone();
-        }
+    /// <inheritdoc cref="InMemoryVaultHost.Submit"/>
+    public BatchResult Submit(IEnumerable<Operation> operations) => _host.Submit(operations);
 
-        return witness;
-    }
+    public OperationResult SubmitOne(Operation operation) => _host.SubmitOne(operation);
 
-    public static ByteString UserIdOf(ClientRequest request) => request.OperationCase switch
-    {
-        ClientRequest.OperationOneofCase.RegisterStart => request.RegisterStart.UserId,
-        ClientRequest.OperationOneofCase.RegisterFinish => request.RegisterFinish.UserId,
-        ClientRequest.OperationOneofCase.LoginStart => request.LoginStart.UserId,
-        ClientRequest.OperationOneofCase.LoginFinish => request.LoginFinish.UserId,
-        ClientRequest.OperationOneofCase.Status => request.Status.UserId,
-        _ => ByteString.Empty,
-    };
+    public ClientResponse Send(ClientRequest request) => _host.Send(request);
 
-    public Operation OperationFor(ClientRequest request) => new()
-    {
-        Tag = ++_nextTag,
-        Client = request,
-        Witness = WitnessFor(UserIdOf(request)),
-    };
+    public StateReport State() => _host.State();
 
-    /// <summary>Sends a batch as bytes, as the host does, and applies its store delta.</summary>
-    public BatchResult Submit(IEnumerable<Operation> operations)
-    {
-        var batch = new Batch();
-        batch.Operations.AddRange(operations);
-        byte[] responseBytes = Enclave.Handle(new EnclaveRequest { Batch = batch }.ToByteArray());
-        Transcript.Add(responseBytes);
-        EnclaveResponse response = EnclaveResponse.Parser.ParseFrom(responseBytes);
-        if (response.KindCase != EnclaveResponse.KindOneofCase.Batch)
-        {
-            throw new EnclaveRefusedException(response.Error);
-        }
-
-        Apply(response.Batch);
-        return response.Batch;
-    }
-
-    public OperationResult SubmitOne(Operation operation) => Submit([operation]).Results.Single();
-
-    public ClientResponse Send(ClientRequest request) => SubmitOne(OperationFor(request)).Client;
-
-    public StateReport State() => Enclave.Handle(new EnclaveRequest { State = new StateQuery() }).State;
-
-    /// <summary>Replays the last committed batch from a state report, as a host does after losing a response.</summary>
-    public void ApplyRecovered(StateReport state)
-    {
-        var result = new BatchResult { Entry = state.LastEntry };
-        result.Writes.AddRange(state.LastWrites);
-        Apply(result);
-    }
+    /// <inheritdoc cref="InMemoryVaultHost.ApplyRecovered"/>
+    public void ApplyRecovered(StateReport state) => _host.ApplyRecovered(state);
 
     /// <summary>Applies a batch result obtained outside <see cref="Submit"/> to the host's store.</summary>
-    public void Apply(BatchResult result)
+    public void Apply(BatchResult result) => _host.Apply(result);
+
+    private byte[] Exchange(byte[] request)
     {
-        if (result.Entry is null)
-        {
-            return;
-        }
-
-        foreach (RecordWrite write in result.Writes)
-        {
-            string key = Convert.ToHexString(write.Key.Span);
-            if (write.Record is null)
-            {
-                Tree.Remove(write.Key.Span);
-                _records.Remove(key);
-            }
-            else
-            {
-                Tree.Set(write.Key.Span, MerkleHashing.RecordValueHash(write.Record));
-                _records[key] = write.Record;
-            }
-        }
-
-        if (!Tree.Root.AsSpan().SequenceEqual(result.Entry.MerkleRoot.Span))
-        {
-            throw new InvalidOperationException("the host's tree diverged from the enclave's root");
-        }
-
-        Log.Add(result.Entry);
+        byte[] response = Enclave.Handle(request);
+        _transcript.Add(response);
+        return response;
     }
 }

@@ -1,9 +1,11 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using HsmVault.Enclave;
+using HsmVault.Protocol.Bridge;
 using HsmVault.Protocol.V1;
 using HsmVault.Simulator.Bridge;
 using HsmVault.Simulator.Tests.Enclave;
+using HsmVault.Testing;
 
 namespace HsmVault.Simulator.Tests.Bridge;
 
@@ -26,7 +28,7 @@ public sealed class BridgeServerTests
         _directory = Directory.CreateTempSubdirectory("hsmvault-bridge-").FullName;
         _socketPath = Path.Combine(_directory, "hsm.sock");
         var enclave = new VaultEnclave(new InMemoryHsmServices(7), VaultPolicy.Default);
-        _bridge = new BridgeServer(request => enclave.Handle(request), BridgeEndpoint.Parse("unix:" + _socketPath), TextWriter.Null);
+        _bridge = new BridgeServer(request => enclave.Handle(request), BridgeEndpoint.ParseListener("unix:" + _socketPath, "--listen"), TextWriter.Null);
         var listening = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         _server = _bridge.RunAsync(() => listening.SetResult(), _stop.Token);
         Assert.IsTrue(Task.WhenAny(listening.Task, _server).Wait(TimeSpan.FromSeconds(10)) && listening.Task.IsCompleted, "the bridge started listening");
@@ -136,7 +138,7 @@ public sealed class BridgeServerTests
     public void A_bad_connection_does_not_disturb_an_open_one()
     {
         using var honest = new BridgeTestConnection(_socketPath);
-        var host = new VaultTestHost(honest.Send);
+        var host = new InMemoryVaultHost(honest.Send);
         var alice = new VaultTestUser(host, "alice");
         byte[] key = RandomNumberGenerator.GetBytes(32);
         alice.Register("pw", key);

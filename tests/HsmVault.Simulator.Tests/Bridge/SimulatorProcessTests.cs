@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Security.Cryptography;
 using HsmVault.Protocol.V1;
 using HsmVault.Simulator.Tests.Enclave;
+using HsmVault.Testing;
 
 namespace HsmVault.Simulator.Tests.Bridge;
 
@@ -43,7 +44,7 @@ public sealed class SimulatorProcessTests
             }
 
             using var connection = new BridgeTestConnection(socketPath);
-            var host = new VaultTestHost(connection.Send);
+            var host = new InMemoryVaultHost(connection.Send);
             var alice = new VaultTestUser(host, "alice");
             byte[] key = RandomNumberGenerator.GetBytes(32);
             alice.Register("pw", key);
@@ -64,10 +65,45 @@ public sealed class SimulatorProcessTests
         }
     }
 
-    private static Process Start(string socketPath, string stateDirectory)
+    [TestMethod]
+    [DataRow("tcp:10.0.0.1:7301", "--listen: 10.0.0.1 is not a loopback address")]
+    [DataRow("tcp:127.0.0.1", "--listen: 'tcp:127.0.0.1' is not tcp:<host>:<port>")]
+    public void Serve_refuses_a_bad_listen_address_and_says_why(string listen, string expected)
+    {
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (string argument in new[] { SimulatorDll(), "serve", "--listen", listen })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using Process process = Process.Start(start) ?? throw new InvalidOperationException("dotnet did not start");
+        Task<string> stderr = process.StandardError.ReadToEndAsync();
+        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
+        if (!process.WaitForExit(StartTimeout))
+        {
+            process.Kill(entireProcessTree: true);
+            Assert.Fail($"the simulator did not exit within {StartTimeout.TotalSeconds} s on --listen {listen}");
+        }
+
+        Assert.AreEqual(2, process.ExitCode, stdout.Result);
+        StringAssert.Contains(stderr.Result, expected);
+    }
+
+    private static string SimulatorDll()
     {
         string dll = Path.Combine(AppContext.BaseDirectory, "HsmVault.Simulator.dll");
         Assert.IsTrue(File.Exists(dll), $"the simulator is built next to the tests: {dll}");
+        return dll;
+    }
+
+    private static Process Start(string socketPath, string stateDirectory)
+    {
+        string dll = SimulatorDll();
         var start = new ProcessStartInfo("dotnet")
         {
             RedirectStandardOutput = true,

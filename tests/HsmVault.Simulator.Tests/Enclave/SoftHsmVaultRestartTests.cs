@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using HsmVault.Enclave;
 using HsmVault.Protocol.V1;
 using HsmVault.Simulator.Pkcs11;
+using HsmVault.Testing;
 
 namespace HsmVault.Simulator.Tests.Enclave;
 
@@ -15,13 +16,13 @@ public sealed class SoftHsmVaultRestartTests
         Pkcs11Options options = SoftHsmSandbox.ForThisProcess.CreateToken("enclave-restart");
         byte[] aliceKey = RandomNumberGenerator.GetBytes(32);
         byte[] bobKey = RandomNumberGenerator.GetBytes(32);
-        VaultTestHost host;
+        InMemoryVaultHost host;
         StateReport before;
         byte[] akeKey;
         using (Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options))
         {
             var enclave = new VaultEnclave(hsm, VaultPolicy.Default);
-            host = new VaultTestHost(request => enclave.Handle(request));
+            host = new InMemoryVaultHost(request => enclave.Handle(request));
             new VaultTestUser(host, "alice").Register("alice-pw", aliceKey);
             var bob = new VaultTestUser(host, "bob");
             bob.Register("bob-pw", bobKey);
@@ -53,11 +54,11 @@ public sealed class SoftHsmVaultRestartTests
     {
         Pkcs11Options first = SoftHsmSandbox.ForThisProcess.CreateToken("enclave-first");
         Pkcs11Options second = SoftHsmSandbox.ForThisProcess.CreateToken("enclave-second");
-        VaultTestHost host;
+        InMemoryVaultHost host;
         using (Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(first))
         {
             var enclave = new VaultEnclave(hsm, VaultPolicy.Default);
-            host = new VaultTestHost(request => enclave.Handle(request));
+            host = new InMemoryVaultHost(request => enclave.Handle(request));
             new VaultTestUser(host, "alice").Register("pw", RandomNumberGenerator.GetBytes(32));
         }
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using HsmVault.Enclave;
 using HsmVault.Protocol.V1;
 using HsmVault.Simulator.Pkcs11;
+using HsmVault.Testing;
 using Net.Pkcs11Interop.Common;
 using Net.Pkcs11Interop.HighLevelAPI;
 
@@ -13,9 +14,9 @@ public sealed class SoftHsmVaultTests
 {
     private static Pkcs11Options? s_options;
     private static Pkcs11HsmServices? s_hsm;
-    private static VaultTestHost? s_host;
+    private static InMemoryVaultHost? s_host;
 
-    private static VaultTestHost Host => s_host ?? throw new InvalidOperationException("Class initialisation did not run.");
+    private static InMemoryVaultHost Host => s_host ?? throw new InvalidOperationException("Class initialisation did not run.");
 
     [ClassInitialize]
     public static void StartVault(TestContext context)
@@ -23,7 +24,7 @@ public sealed class SoftHsmVaultTests
         s_options = SoftHsmSandbox.ForThisProcess.CreateToken("enclave-vault");
         s_hsm = Pkcs11HsmServices.OpenOrProvision(s_options);
         var enclave = new VaultEnclave(s_hsm, VaultPolicy.Default);
-        s_host = new VaultTestHost(request => enclave.Handle(request));
+        s_host = new InMemoryVaultHost(request => enclave.Handle(request));
     }
 
     [ClassCleanup]

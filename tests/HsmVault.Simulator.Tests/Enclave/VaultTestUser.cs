@@ -5,15 +5,16 @@ using HsmVault.Crypto;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol;
 using HsmVault.Protocol.V1;
+using HsmVault.Testing;
 
 namespace HsmVault.Simulator.Tests.Enclave;
 
 /// <summary>
-/// A user of a <see cref="VaultTestHost"/>: runs the OPAQUE client and, as the real client does,
+/// A user of a <see cref="InMemoryVaultHost"/>: runs the OPAQUE client and, as the real client does,
 /// uploads its backup key sealed under a key derived from the OPAQUE export key, so that only a
 /// successful recovery (session key, then export key) gives the key back.
 /// </summary>
-internal sealed class VaultTestUser(VaultTestHost host, string name)
+internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
 {
     private static readonly OpaqueConfiguration Configuration = OpaqueConfiguration.ForTesting("HsmVault-v1"u8);
     private readonly OpaqueClient _client = new(Configuration, SystemRandomSource.Instance);

@@ -1,4 +1,5 @@
 #!/usr/bin/env pwsh
+
 <#
 .SYNOPSIS
     The one entry point for building, testing, benchmarking and running HsmVault.
@@ -14,7 +15,10 @@
         test             check prerequisites (SoftHSM2), run every test project, print
                          "tests: N passed, M failed" from the real results; non-zero exit
                          on any failure or when no test ran
-        bench [what]     run a benchmark suite: crypto (default), enclave, e2e
+        bench [what]     run a benchmark suite: crypto (default), enclave, e2e; options
+                         --quick (every suite shorter), --million (enclave: grow to 10^6
+                         records). e2e starts a simulator and a host as real processes and
+                         drives 1, 8 and 64 concurrent clients (about 2 minutes)
         demo             the main job: a local simulated vault, a registration and a recovery
         serve            start a simulator and a host on loopback and leave them running
         clean            remove build output and test results

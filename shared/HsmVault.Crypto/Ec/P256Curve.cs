@@ -1,3 +1,6 @@
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+
 namespace HsmVault.Crypto.Ec;
 
 /// <summary>
@@ -8,8 +11,6 @@ internal static class P256Curve
 {
     public const int CompressedLength = 33;
 
-    private const int Windows = 64;
-
     /// <summary>The generator G.</summary>
     public static readonly ProjectivePoint Generator = ProjectivePoint.FromAffine(
         P256Field.ToMontgomery(MontgomeryModulus.FromBig(System.Numerics.BigInteger.Parse(
@@ -17,7 +18,7 @@ internal static class P256Curve
         P256Field.ToMontgomery(MontgomeryModulus.FromBig(System.Numerics.BigInteger.Parse(
             "04FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5", System.Globalization.NumberStyles.HexNumber))));
 
-    // BaseTable[16 * w + j] = j * 16^w * G, so k*G is one table addition per 4-bit window of k.
+    // BaseTable[16 * i + j] = (j + 1) * 32^i * G, so k*G is one table addition per signed 5-bit digit of k.
     private static readonly ProjectivePoint[] BaseTable = BuildBaseTable();
 
     /// <summary>Decodes a SEC1 compressed point; returns a reason on failure (public input, so branches are fine).</summary>
@@ -55,7 +56,7 @@ internal static class P256Curve
 
         if (P256Field.Parity(y) != (ulong)(prefix & 1))
         {
-            P256Field.Negate(y, out y);
+            y = P256Field.Negate(y);
         }
 
         point = ProjectivePoint.FromAffine(x, y);
@@ -66,13 +67,9 @@ internal static class P256Curve
     /// <summary>x^3 - 3x + b.</summary>
     public static U256 CurveRightHandSide(in U256 x)
     {
-        P256Field.Square(x, out var x2);
-        P256Field.Multiply(x2, x, out var x3);
-        P256Field.Add(x, x, out var twoX);
-        P256Field.Add(twoX, x, out var threeX);
-        P256Field.Subtract(x3, threeX, out var t);
-        P256Field.Add(t, P256Field.B, out var r);
-        return r;
+        var x3 = P256Field.Multiply(P256Field.Square(x), x);
+        var threeX = P256Field.Add(P256Field.Twice(x), x);
+        return P256Field.Add(P256Field.Subtract(x3, threeX), P256Field.B);
     }
 
     /// <summary>SEC1 compressed encoding. Returns false for the identity, which has no 33-byte encoding.</summary>
@@ -106,17 +103,17 @@ internal static class P256Curve
             }
 
             prefix[i] = acc;
-            P256Field.Multiply(acc, points[i].Z, out acc);
+            acc = P256Field.Multiply(acc, points[i].Z);
         }
 
         // acc = Z_0 * ... * Z_{n-1}; walk back, peeling one Z at a time.
         var inverse = P256Field.Invert(acc);
         for (int i = count - 1; i >= 0; i--)
         {
-            P256Field.Multiply(inverse, prefix[i], out var zInv);
-            P256Field.Multiply(inverse, points[i].Z, out inverse);
-            P256Field.Multiply(points[i].X, zInv, out var x);
-            P256Field.Multiply(points[i].Y, zInv, out var y);
+            var zInv = P256Field.Multiply(inverse, prefix[i]);
+            inverse = P256Field.Multiply(inverse, points[i].Z);
+            var x = P256Field.Multiply(points[i].X, zInv);
+            var y = P256Field.Multiply(points[i].Y, zInv);
             var slot = destination.Slice(i * CompressedLength, CompressedLength);
             slot[0] = (byte)(0x02 | P256Field.Parity(y));
             P256Field.Encode(x, slot[1..]);
@@ -126,96 +123,120 @@ internal static class P256Curve
     }
 
     /// <summary>
-    /// k * P with a fixed 4-bit window: 252 doublings and 64 additions of a table entry chosen by
-    /// a full constant-time scan, for every k. With complete formulas, zero digits and the
-    /// identity need no special case.
+    /// k * P with signed 5-bit windows (<see cref="ScalarRecoding"/>): a table 1*P..16*P, then for
+    /// each of the 52 digits from the top five doublings and one addition of the table entry
+    /// +-|d| * P. Every k costs the same 255 doublings and 51 additions (the first digit is a
+    /// plain lookup); each entry is read with a full constant-time scan and negated by a mask.
+    /// A zero digit adds the identity - a real addition, not a skip: the addition is complete,
+    /// and the doubling handles an identity accumulator (small k) by a mask.
     /// </summary>
     public static ProjectivePoint Multiply(in U256 scalar, in ProjectivePoint point)
     {
+        // table[j] = (j + 1) * P: even multiples by doubling, odd ones by adding P.
         Span<ProjectivePoint> table = stackalloc ProjectivePoint[16];
-        table[0] = ProjectivePoint.Identity;
-        table[1] = point;
-        for (int i = 2; i < 16; i += 2)
+        table[0] = point;
+        for (int j = 1; j < 16; j += 2)
         {
-            ProjectivePoint.Double(table[i / 2], out table[i]);
-            ProjectivePoint.Add(table[i], point, out table[i + 1]);
+            table[j] = ProjectivePoint.Double(table[j / 2]);
+            if (j + 1 < 16)
+            {
+                table[j + 1] = ProjectivePoint.Add(table[j], point);
+            }
         }
 
-        var acc = Lookup(table, scalar.Nibble(Windows - 1));
-        for (int w = Windows - 2; w >= 0; w--)
+        var acc = LookupSigned(table, ScalarRecoding.Digit(scalar, ScalarRecoding.DigitCount - 1));
+        for (int i = ScalarRecoding.DigitCount - 2; i >= 0; i--)
         {
-            ProjectivePoint.Double(acc, out acc);
-            ProjectivePoint.Double(acc, out acc);
-            ProjectivePoint.Double(acc, out acc);
-            ProjectivePoint.Double(acc, out acc);
-            var entry = Lookup(table, scalar.Nibble(w));
-            ProjectivePoint.Add(acc, entry, out acc);
+            for (int d = 0; d < ScalarRecoding.WindowBits; d++)
+            {
+                acc = ProjectivePoint.Double(acc);
+            }
+
+            acc = ProjectivePoint.Add(acc, LookupSigned(table, ScalarRecoding.Digit(scalar, i)));
         }
 
         table.Clear();
         return acc;
     }
 
-    /// <summary>k * G from the precomputed table: 64 additions, each entry chosen by a constant-time scan.</summary>
+    /// <summary>
+    /// k * G from the precomputed table: one lookup per signed 5-bit digit of k (the same recoding
+    /// as <see cref="Multiply"/>) and 51 complete additions, no doublings. Each entry is chosen by
+    /// a full constant-time scan and negated by a mask.
+    /// </summary>
     public static ProjectivePoint MultiplyBase(in U256 scalar)
     {
         var table = BaseTable.AsSpan();
-        var acc = Lookup(table[..16], scalar.Nibble(0));
-        for (int w = 1; w < Windows; w++)
+        var acc = LookupSigned(table[..16], ScalarRecoding.Digit(scalar, 0));
+        for (int i = 1; i < ScalarRecoding.DigitCount; i++)
         {
-            var entry = Lookup(table.Slice(16 * w, 16), scalar.Nibble(w));
-            ProjectivePoint.Add(acc, entry, out acc);
+            var entry = LookupSigned(table.Slice(16 * i, 16), ScalarRecoding.Digit(scalar, i));
+            acc = ProjectivePoint.Add(acc, entry);
         }
 
         return acc;
     }
 
-    private static ProjectivePoint Lookup(ReadOnlySpan<ProjectivePoint> table, uint digit)
+    /// <summary>
+    /// digit * P from table[j] = (j + 1) * P, for a digit in [-16, 16]: all 16 entries are read
+    /// and combined by masks, 0 yields the identity and a negative digit negates Y by a mask.
+    /// </summary>
+    private static ProjectivePoint LookupSigned(ReadOnlySpan<ProjectivePoint> table, int digit)
     {
-        var result = default(ProjectivePoint);
-        for (uint i = 0; i < 16; i++)
+        uint magnitude = ScalarRecoding.Magnitude(digit, out ulong negative);
+
+        // A point is 12 consecutive limbs (X, Y, Z): three 256-bit vectors. Vector AND/OR take
+        // the same time whatever the data, and a full scan costs 16 x 6 vector operations.
+        ReadOnlySpan<ulong> limbs = MemoryMarshal.Cast<ProjectivePoint, ulong>(table);
+
+        // Start from the identity (0:1:0) when the digit is zero, from all-zero otherwise.
+        var isZero = Vector256.Create(0 - (ulong)((magnitude - 1) >> 31));
+        var one = P256Field.One;
+        var x = Vector256<ulong>.Zero;
+        var y = Vector256.Create(one.L0, one.L1, one.L2, one.L3) & isZero;
+        var z = Vector256<ulong>.Zero;
+        for (int i = 0; i < 16; i++)
         {
-            // All-ones exactly when i == digit, computed without a comparison branch.
-            ulong mask = 0 - (ulong)(((i ^ digit) - 1) >> 31);
-            ref readonly var e = ref table[(int)i];
-            result.X.L0 |= e.X.L0 & mask;
-            result.X.L1 |= e.X.L1 & mask;
-            result.X.L2 |= e.X.L2 & mask;
-            result.X.L3 |= e.X.L3 & mask;
-            result.Y.L0 |= e.Y.L0 & mask;
-            result.Y.L1 |= e.Y.L1 & mask;
-            result.Y.L2 |= e.Y.L2 & mask;
-            result.Y.L3 |= e.Y.L3 & mask;
-            result.Z.L0 |= e.Z.L0 & mask;
-            result.Z.L1 |= e.Z.L1 & mask;
-            result.Z.L2 |= e.Z.L2 & mask;
-            result.Z.L3 |= e.Z.L3 & mask;
+            // All-ones exactly when i + 1 == magnitude, computed without a comparison branch.
+            var mask = Vector256.Create(0 - (ulong)(((((uint)i + 1) ^ magnitude) - 1) >> 31));
+            var entry = limbs.Slice(12 * i, 12);
+            x |= Vector256.Create(entry[..4]) & mask;
+            y |= Vector256.Create(entry[4..8]) & mask;
+            z |= Vector256.Create(entry[8..]) & mask;
         }
 
-        return result;
+        var result = new ProjectivePoint
+        {
+            X = new U256(x[0], x[1], x[2], x[3]),
+            Y = new U256(y[0], y[1], y[2], y[3]),
+            Z = new U256(z[0], z[1], z[2], z[3]),
+        };
+
+        // -(X:Y:Z) = (X:-Y:Z); for the identity this gives (0:-1:0), the same point.
+        return ProjectivePoint.ConditionalNegate(negative, result);
     }
 
     private static ProjectivePoint[] BuildBaseTable()
     {
-        var table = new ProjectivePoint[16 * Windows];
+        var table = new ProjectivePoint[16 * ScalarRecoding.DigitCount];
         var basePoint = Generator;
-        for (int w = 0; w < Windows; w++)
+        for (int i = 0; i < ScalarRecoding.DigitCount; i++)
         {
-            table[16 * w] = ProjectivePoint.Identity;
-            table[(16 * w) + 1] = basePoint;
-            for (int j = 2; j < 16; j++)
+            var window = table.AsSpan(16 * i, 16);
+            window[0] = basePoint;
+            for (int j = 1; j < 16; j++)
             {
-                ProjectivePoint.Add(table[(16 * w) + j - 1], basePoint, out table[(16 * w) + j]);
+                window[j] = ProjectivePoint.Add(window[j - 1], basePoint);
             }
 
             // Normalising to Z = 1 keeps the coordinates small and the table canonical.
-            for (int j = 1; j < 16; j++)
+            for (int j = 0; j < 16; j++)
             {
-                table[(16 * w) + j].ToAffine(out var x, out var y);
-                table[(16 * w) + j] = ProjectivePoint.FromAffine(x, y);
+                window[j].ToAffine(out var x, out var y);
+                window[j] = ProjectivePoint.FromAffine(x, y);
             }
 
-            ProjectivePoint.Double(table[(16 * w) + 8], out basePoint);
+            basePoint = ProjectivePoint.Double(window[15]);
         }
 
         return table;

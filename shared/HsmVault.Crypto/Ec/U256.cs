@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Runtime.CompilerServices;
 
 namespace HsmVault.Crypto.Ec;
 
@@ -13,6 +14,9 @@ internal struct U256
     public ulong L2;
     public ulong L3;
 
+    // Forced: the point formulas inline hundreds of small helpers, and past the JIT's inlining
+    // budget even this would become a call.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public U256(ulong l0, ulong l1, ulong l2, ulong l3)
     {
         L0 = l0;
@@ -36,6 +40,7 @@ internal struct U256
     }
 
     /// <summary>Returns all-ones when the value is zero, else zero; no branch on the value.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public readonly ulong IsZeroMask()
     {
         ulong x = L0 | L1 | L2 | L3;
@@ -43,6 +48,7 @@ internal struct U256
     }
 
     /// <summary>Returns all-ones when equal, else zero; no branch on the values.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static ulong EqualMask(in U256 a, in U256 b)
     {
         ulong x = (a.L0 ^ b.L0) | (a.L1 ^ b.L1) | (a.L2 ^ b.L2) | (a.L3 ^ b.L3);
@@ -50,6 +56,7 @@ internal struct U256
     }
 
     /// <summary>Returns <paramref name="a"/> where mask is all-ones, <paramref name="b"/> where it is zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static U256 Select(ulong mask, in U256 a, in U256 b) => new(
         (a.L0 & mask) | (b.L0 & ~mask),
         (a.L1 & mask) | (b.L1 & ~mask),

@@ -71,8 +71,7 @@ public static class P256HashToCurve
         var q1 = MapToCurve(u[1]);
 
         // P-256 has cofactor 1, so clear_cofactor is the identity map.
-        ProjectivePoint.Add(q0, q1, out var r);
-        return r;
+        return ProjectivePoint.Add(q0, q1);
     }
 
     internal static U256[] HashToFieldElements(ReadOnlySpan<byte> message, ReadOnlySpan<byte> dst, int count)
@@ -92,19 +91,19 @@ public static class P256HashToCurve
     /// <summary>Simplified SWU (RFC 9380 §6.6.2), both branches always computed and selected by mask.</summary>
     internal static ProjectivePoint MapToCurve(in U256 u)
     {
-        P256Field.Square(u, out var u2);
-        P256Field.Multiply(Z, u2, out var zu2);
-        P256Field.Square(zu2, out var z2u4);
-        P256Field.Add(z2u4, zu2, out var denominator);
+        var u2 = P256Field.Square(u);
+        var zu2 = P256Field.Multiply(Z, u2);
+        var z2u4 = P256Field.Square(zu2);
+        var denominator = P256Field.Add(z2u4, zu2);
         var tv1 = P256Field.Invert(denominator);
         ulong tv1IsZero = tv1.IsZeroMask();
 
-        P256Field.Add(P256Field.One, tv1, out var onePlusTv1);
-        P256Field.Multiply(MinusBOverA, onePlusTv1, out var x1);
+        var onePlusTv1 = P256Field.Add(P256Field.One, tv1);
+        var x1 = P256Field.Multiply(MinusBOverA, onePlusTv1);
         x1 = U256.Select(tv1IsZero, BOverZA, x1);
         var gx1 = RightHandSide(x1);
 
-        P256Field.Multiply(zu2, x1, out var x2);
+        var x2 = P256Field.Multiply(zu2, x1);
         var gx2 = RightHandSide(x2);
 
         var y1 = P256Field.SquareRoot(gx1, out ulong gx1IsSquare);
@@ -113,18 +112,17 @@ public static class P256HashToCurve
         var y = U256.Select(gx1IsSquare, y1, y2);
 
         ulong signsDiffer = P256Field.Parity(u) ^ P256Field.Parity(y);
-        P256Field.Negate(y, out var negY);
+        var negY = P256Field.Negate(y);
         y = U256.Select(0 - signsDiffer, negY, y);
         return ProjectivePoint.FromAffine(x, y);
     }
 
     private static U256 RightHandSide(in U256 x)
     {
-        P256Field.Square(x, out var x2);
-        P256Field.Add(x2, A, out var x2PlusA);
-        P256Field.Multiply(x2PlusA, x, out var t);
-        P256Field.Add(t, P256Field.B, out var r);
-        return r;
+        var x2 = P256Field.Square(x);
+        var x2PlusA = P256Field.Add(x2, A);
+        var t = P256Field.Multiply(x2PlusA, x);
+        return P256Field.Add(t, P256Field.B);
     }
 
     private static U256 ToField(int value)
@@ -135,13 +133,11 @@ public static class P256HashToCurve
             return magnitude;
         }
 
-        P256Field.Negate(magnitude, out var negative);
-        return negative;
+        return P256Field.Negate(magnitude);
     }
 
     private static U256 MulInv(in U256 a, in U256 b)
     {
-        P256Field.Multiply(a, P256Field.Invert(b), out var r);
-        return r;
+        return P256Field.Multiply(a, P256Field.Invert(b));
     }
 }

@@ -87,7 +87,13 @@ public static class EnclaveBench
     }
 
     /// <summary>Logins through a throw-away in-memory enclave so JIT and table set-up are out of later timings.</summary>
-    internal static void WarmUp() => LoginRow("warm-up", new TimedVault(new InMemoryHsmServices(9)), 8, 16, print: false);
+    internal static void WarmUp()
+    {
+        // Enough calls, in both batch shapes, for tiered compilation to reach its optimised code.
+        var vault = new TimedVault(new InMemoryHsmServices(9));
+        LoginRow("warm-up", vault, 1, 96, print: false);
+        LoginRow("warm-up", vault, 32, 96, print: false);
+    }
 
     /// <summary>The markdown header matching the rows <see cref="SoftHsmRows"/> prints.</summary>
     internal const string TableHeader = "| HSM services | batch | logins | enclave ms/login | logins/s (enclave) | client ms/login |\n|---|---:|---:|---:|---:|---:|";
@@ -151,9 +157,11 @@ public static class EnclaveBench
         return (name, batchSize, rate);
     }
 
+    private const int ProbePasses = 3;
+
     private static List<(int, double, double, double)> RecoveryGrowth(int[] sizes, int samples)
     {
-        Console.WriteLine($"Recovery vs records (in-memory HSM services; one recovery per batch, LoginStart + LoginFinish enclave time, median of {samples})");
+        Console.WriteLine($"Recovery vs records (in-memory HSM services; one recovery per batch, LoginStart + LoginFinish enclave time, lowest median of {ProbePasses} passes over {samples} probe users)");
         Console.WriteLine();
         Console.WriteLine("| records | log2(records) | enclave ms/recovery | proof siblings | proof bytes | fill s |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|");
@@ -169,28 +177,42 @@ public static class EnclaveBench
             records = filler.FillTo(size, records);
             double fillSeconds = Stopwatch.GetElapsedTime(f0).TotalSeconds;
 
-            var times = new List<double>();
+            // Filling leaves a large heap behind; settle it first so a background collection of
+            // the filler's garbage does not land inside the probes' timings.
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Forced, blocking: true, compacting: true);
+            GC.WaitForPendingFinalizers();
+
+            // Three passes over the probes; the lowest of their medians is reported, because a
+            // shared VM's noise only ever adds time (a single pass's median moved by up to 40%).
+            double median = double.MaxValue;
             double siblings = 0, proofBytes = 0;
-            foreach (BenchUser probe in probes)
+            for (int pass = 0; pass < ProbePasses; pass++)
             {
-                ClientRequest start = new() { LoginStart = new LoginStart { UserId = probe.Id, Ke1 = ByteString.CopyFrom(client.GenerateKE1(probe.Password, out ClientLoginState state)) } };
-                vault.EnclaveTime = TimeSpan.Zero;
-                ClientResponse ke2 = vault.Host.SendBatch([start])[0];
-                siblings += vault.Host.LastProofSiblings / (double)probes.Length;
-                proofBytes += vault.Host.LastProofBytes / (double)probes.Length;
-                LoginResult result = client.GenerateKE3(state, ke2.LoginStarted.Ke2.Span, vault.Host.AkePublicKey, probe.Id.Span);
-                ClientResponse done = vault.Host.SendBatch(
-                    [new ClientRequest { LoginFinish = new LoginFinish { UserId = probe.Id, LoginSession = ke2.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover } }])[0];
-                if (done.ResultCase != ClientResponse.ResultOneofCase.Recovered)
+                var times = new List<double>();
+                siblings = 0;
+                proofBytes = 0;
+                foreach (BenchUser probe in probes)
                 {
-                    throw new InvalidOperationException($"probe recovery failed: {done}");
+                    ClientRequest start = new() { LoginStart = new LoginStart { UserId = probe.Id, Ke1 = ByteString.CopyFrom(client.GenerateKE1(probe.Password, out ClientLoginState state)) } };
+                    vault.EnclaveTime = TimeSpan.Zero;
+                    ClientResponse ke2 = vault.Host.SendBatch([start])[0];
+                    siblings += vault.Host.LastProofSiblings / (double)probes.Length;
+                    proofBytes += vault.Host.LastProofBytes / (double)probes.Length;
+                    LoginResult result = client.GenerateKE3(state, ke2.LoginStarted.Ke2.Span, vault.Host.AkePublicKey, probe.Id.Span);
+                    ClientResponse done = vault.Host.SendBatch(
+                        [new ClientRequest { LoginFinish = new LoginFinish { UserId = probe.Id, LoginSession = ke2.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover } }])[0];
+                    if (done.ResultCase != ClientResponse.ResultOneofCase.Recovered)
+                    {
+                        throw new InvalidOperationException($"probe recovery failed: {done}");
+                    }
+
+                    times.Add(vault.EnclaveTime.TotalMilliseconds);
                 }
 
-                times.Add(vault.EnclaveTime.TotalMilliseconds);
+                times.Sort();
+                median = Math.Min(median, times[times.Count / 2]);
             }
 
-            times.Sort();
-            double median = times[times.Count / 2];
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"| {records} | {Math.Log2(records):F1} | {median:F3} | {siblings:F1} | {proofBytes:F0} | {fillSeconds:F1} |"));
             rows.Add((records, median, siblings, proofBytes));

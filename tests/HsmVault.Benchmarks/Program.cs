@@ -10,7 +10,9 @@ var known = new Dictionary<string, Func<int>>(StringComparer.OrdinalIgnoreCase)
 };
 
 // Options such as --quick belong to the suites (they read the command line themselves).
-var named = args.Where(a => !a.StartsWith("--", StringComparison.Ordinal)).ToArray();
+// Options that take a value (e2e's --clients 1,8,64): their value is not a selector.
+string[] valued = ["--clients"];
+var named = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || !valued.Contains(args[i - 1]))).ToArray();
 var selectors = named.Length == 0 ? ["crypto"] : named;
 int exitCode = 0;
 foreach (var selector in selectors)

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using static HsmVault.Crypto.Ec.LimbArithmetic;
 
 namespace HsmVault.Crypto.Ec;
 
@@ -9,34 +10,6 @@ namespace HsmVault.Crypto.Ec;
 /// </summary>
 internal static class Montgomery256
 {
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong MulAdd(ulong x, ulong y, ulong add, ref ulong carry)
-    {
-        ulong hi = Math.BigMul(x, y, out ulong lo);
-        ulong s = lo + add;
-        hi += ((lo & add) | ((lo | add) & ~s)) >> 63;
-        ulong s2 = s + carry;
-        hi += ((s & carry) | ((s | carry) & ~s2)) >> 63;
-        carry = hi;
-        return s2;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong AddCarry(ulong a, ulong b, ref ulong carry)
-    {
-        ulong s = a + b + carry;
-        carry = ((a & b) | ((a | b) & ~s)) >> 63;
-        return s;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong SubBorrow(ulong a, ulong b, ref ulong borrow)
-    {
-        ulong d = a - b - borrow;
-        borrow = ((~a & b) | ((~a | b) & d)) >> 63;
-        return d;
-    }
-
     /// <summary>r = a * b * 2^-256 mod m, for a, b &lt; m. <paramref name="mPrime"/> = -m^-1 mod 2^64.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Multiply(in U256 a, in U256 b, in U256 m, ulong mPrime, out U256 r)
@@ -52,20 +25,20 @@ internal static class Montgomery256
         for (int i = 0; i < 4; i++)
         {
             c = 0;
-            t0 = MulAdd(ai, b0, t0, ref c);
-            t1 = MulAdd(ai, b1, t1, ref c);
-            t2 = MulAdd(ai, b2, t2, ref c);
-            t3 = MulAdd(ai, b3, t3, ref c);
+            t0 = MultiplyAdd(ai, b0, t0, ref c);
+            t1 = MultiplyAdd(ai, b1, t1, ref c);
+            t2 = MultiplyAdd(ai, b2, t2, ref c);
+            t3 = MultiplyAdd(ai, b3, t3, ref c);
             k = 0;
             t4 = AddCarry(t4, c, ref k);
             t5 = k;
 
             ulong q = t0 * mPrime;
             c = 0;
-            _ = MulAdd(q, m0, t0, ref c);
-            t0 = MulAdd(q, m1, t1, ref c);
-            t1 = MulAdd(q, m2, t2, ref c);
-            t2 = MulAdd(q, m3, t3, ref c);
+            _ = MultiplyAdd(q, m0, t0, ref c);
+            t0 = MultiplyAdd(q, m1, t1, ref c);
+            t1 = MultiplyAdd(q, m2, t2, ref c);
+            t2 = MultiplyAdd(q, m3, t3, ref c);
             k = 0;
             t3 = AddCarry(t4, c, ref k);
             t4 = t5 + k;
@@ -74,10 +47,10 @@ internal static class Montgomery256
         }
 
         ulong borrow = 0;
-        ulong s0 = SubBorrow(t0, m0, ref borrow);
-        ulong s1 = SubBorrow(t1, m1, ref borrow);
-        ulong s2 = SubBorrow(t2, m2, ref borrow);
-        ulong s3 = SubBorrow(t3, m3, ref borrow);
+        ulong s0 = SubtractBorrow(t0, m0, ref borrow);
+        ulong s1 = SubtractBorrow(t1, m1, ref borrow);
+        ulong s2 = SubtractBorrow(t2, m2, ref borrow);
+        ulong s3 = SubtractBorrow(t3, m3, ref borrow);
 
         // Keep t only when t < m, i.e. the subtraction borrowed and there is no fifth limb.
         ulong keep = 0 - (borrow & ~t4 & 1);
@@ -98,10 +71,10 @@ internal static class Montgomery256
         ulong t2 = AddCarry(a.L2, b.L2, ref carry);
         ulong t3 = AddCarry(a.L3, b.L3, ref carry);
         ulong borrow = 0;
-        ulong s0 = SubBorrow(t0, m.L0, ref borrow);
-        ulong s1 = SubBorrow(t1, m.L1, ref borrow);
-        ulong s2 = SubBorrow(t2, m.L2, ref borrow);
-        ulong s3 = SubBorrow(t3, m.L3, ref borrow);
+        ulong s0 = SubtractBorrow(t0, m.L0, ref borrow);
+        ulong s1 = SubtractBorrow(t1, m.L1, ref borrow);
+        ulong s2 = SubtractBorrow(t2, m.L2, ref borrow);
+        ulong s3 = SubtractBorrow(t3, m.L3, ref borrow);
         ulong keep = 0 - (borrow & ~carry & 1);
         r = new U256(
             (t0 & keep) | (s0 & ~keep),
@@ -115,10 +88,10 @@ internal static class Montgomery256
     public static void Subtract(in U256 a, in U256 b, in U256 m, out U256 r)
     {
         ulong borrow = 0;
-        ulong t0 = SubBorrow(a.L0, b.L0, ref borrow);
-        ulong t1 = SubBorrow(a.L1, b.L1, ref borrow);
-        ulong t2 = SubBorrow(a.L2, b.L2, ref borrow);
-        ulong t3 = SubBorrow(a.L3, b.L3, ref borrow);
+        ulong t0 = SubtractBorrow(a.L0, b.L0, ref borrow);
+        ulong t1 = SubtractBorrow(a.L1, b.L1, ref borrow);
+        ulong t2 = SubtractBorrow(a.L2, b.L2, ref borrow);
+        ulong t3 = SubtractBorrow(a.L3, b.L3, ref borrow);
         ulong mask = 0 - borrow;
         ulong carry = 0;
         r.L0 = AddCarry(t0, m.L0 & mask, ref carry);
@@ -131,10 +104,10 @@ internal static class Montgomery256
     public static U256 ReduceOnce(in U256 a, in U256 m)
     {
         ulong borrow = 0;
-        ulong s0 = SubBorrow(a.L0, m.L0, ref borrow);
-        ulong s1 = SubBorrow(a.L1, m.L1, ref borrow);
-        ulong s2 = SubBorrow(a.L2, m.L2, ref borrow);
-        ulong s3 = SubBorrow(a.L3, m.L3, ref borrow);
+        ulong s0 = SubtractBorrow(a.L0, m.L0, ref borrow);
+        ulong s1 = SubtractBorrow(a.L1, m.L1, ref borrow);
+        ulong s2 = SubtractBorrow(a.L2, m.L2, ref borrow);
+        ulong s3 = SubtractBorrow(a.L3, m.L3, ref borrow);
         ulong keep = 0 - borrow;
         return U256.Select(keep, a, new U256(s0, s1, s2, s3));
     }

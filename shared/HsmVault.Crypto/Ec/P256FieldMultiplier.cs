@@ -1,5 +1,5 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.Intrinsics.X86;
+using static HsmVault.Crypto.Ec.LimbArithmetic;
 
 namespace HsmVault.Crypto.Ec;
 
@@ -10,7 +10,7 @@ namespace HsmVault.Crypto.Ec;
 /// </summary>
 /// <remarks>
 /// Constant time: there is no branch and no memory index that depends on a value. Carries of
-/// two-operand additions are unsigned comparisons turned into 0/1 values (<see cref="Below"/>),
+/// two-operand additions are unsigned comparisons turned into 0/1 values (<see cref="LimbArithmetic.Below"/>),
 /// which the JIT emits as <c>cmp</c> + <c>setb</c>, not as jumps; carry and borrow chains use
 /// the sign-bit formulas of Hacker's Delight 2-13, which measured slightly cheaper there.
 /// Final reductions select by masks.
@@ -21,56 +21,6 @@ internal static class P256FieldMultiplier
     private const ulong P0 = 0xFFFFFFFFFFFFFFFF;
     private const ulong P1 = 0x00000000FFFFFFFF;
     private const ulong P3 = 0xFFFFFFFF00000001;
-
-    /// <summary>1 when a &lt; b (unsigned), else 0: a carry or borrow as a value, without a branch.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong Below(ulong a, ulong b) => Unsafe.BitCast<bool, byte>(a < b);
-
-    /// <summary>High 64 bits of x * y. The low half is a plain (wrapping) multiplication.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong MultiplyHigh(ulong x, ulong y)
-    {
-        // MULX's high-only form needs no memory for the low half; Math.BigMul's out parameter
-        // forces it through the stack.
-        if (Bmi2.X64.IsSupported)
-        {
-            return Bmi2.X64.MultiplyNoFlags(x, y);
-        }
-
-        return Math.BigMul(x, y, out _);
-    }
-
-    /// <summary>Low limb of x * y + add + carry; the high limb goes to carry. Cannot overflow 128 bits.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong MultiplyAdd(ulong x, ulong y, ulong add, ref ulong carry)
-    {
-        ulong lo = x * y;
-        ulong hi = MultiplyHigh(x, y);
-        lo += add;
-        hi += Below(lo, add);
-        lo += carry;
-        hi += Below(lo, carry);
-        carry = hi;
-        return lo;
-    }
-
-    /// <summary>a + b + carry (carry 0 or 1); the carry out replaces carry.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong AddCarry(ulong a, ulong b, ref ulong carry)
-    {
-        ulong s = a + b + carry;
-        carry = ((a & b) | ((a | b) & ~s)) >> 63;
-        return s;
-    }
-
-    /// <summary>a - b - borrow (borrow 0 or 1); the borrow out replaces borrow.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static ulong SubtractBorrow(ulong a, ulong b, ref ulong borrow)
-    {
-        ulong d = a - b - borrow;
-        borrow = ((~a & b) | (~(a ^ b) & d)) >> 63;
-        return d;
-    }
 
     /// <summary>a * b * 2^-256 mod p, for a, b &lt; p.</summary>
     /// <remarks>Not inlined on purpose: a point formula with 14 inlined copies measured slower (code size, spills).</remarks>

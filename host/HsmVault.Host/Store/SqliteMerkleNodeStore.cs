@@ -80,11 +80,35 @@ public sealed class SqliteMerkleNodeStore : IMerkleNodeStore
     }
 
     /// <inheritdoc />
-    public void Put(byte[] hash, MerkleNode node) => Insert(_connection, null, hash, node);
-
-    /// <summary>Inserts one node, inside <paramref name="transaction"/> when given.</summary>
-    internal static void Insert(SqliteConnection connection, SqliteTransaction? transaction, byte[] hash, MerkleNode node)
+    public void Put(byte[] hash, MerkleNode node)
     {
+        using SqliteCommand insert = CreateInsertCommand(_connection, null);
+        Insert(insert, hash, node);
+    }
+
+    /// <summary>
+    /// A prepared node insert, inside <paramref name="transaction"/> when given. A commit writes
+    /// a few dozen nodes; one prepared statement for all of them spares SQLite parsing the same
+    /// SQL each time.
+    /// </summary>
+    internal static SqliteCommand CreateInsertCommand(SqliteConnection connection, SqliteTransaction? transaction)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        SqliteCommand command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "INSERT OR IGNORE INTO merkle_nodes (hash, kind, a, b) VALUES ($hash, $kind, $a, $b);";
+        command.Parameters.Add("$hash", SqliteType.Blob);
+        command.Parameters.Add("$kind", SqliteType.Integer);
+        command.Parameters.Add("$a", SqliteType.Blob);
+        command.Parameters.Add("$b", SqliteType.Blob);
+        command.Prepare();
+        return command;
+    }
+
+    /// <summary>Inserts one node with a command from <see cref="CreateInsertCommand"/>.</summary>
+    internal static void Insert(SqliteCommand insert, byte[] hash, MerkleNode node)
+    {
+        ArgumentNullException.ThrowIfNull(insert);
         ArgumentNullException.ThrowIfNull(hash);
         ArgumentNullException.ThrowIfNull(node);
         (long kind, byte[] a, byte[] b) = node switch
@@ -93,13 +117,10 @@ public sealed class SqliteMerkleNodeStore : IMerkleNodeStore
             MerkleInteriorNode interior => (InteriorKind, interior.Left, interior.Right),
             _ => throw new ArgumentException($"node: unsupported node type {node.GetType().Name}", nameof(node)),
         };
-        using SqliteCommand command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = "INSERT OR IGNORE INTO merkle_nodes (hash, kind, a, b) VALUES ($hash, $kind, $a, $b);";
-        command.Parameters.AddWithValue("$hash", hash);
-        command.Parameters.AddWithValue("$kind", kind);
-        command.Parameters.AddWithValue("$a", a);
-        command.Parameters.AddWithValue("$b", b);
-        command.ExecuteNonQuery();
+        insert.Parameters[0].Value = hash;
+        insert.Parameters[1].Value = kind;
+        insert.Parameters[2].Value = a;
+        insert.Parameters[3].Value = b;
+        insert.ExecuteNonQuery();
     }
 }

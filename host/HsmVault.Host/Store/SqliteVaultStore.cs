@@ -154,9 +154,12 @@ public sealed class SqliteVaultStore : IVaultStore
             recordCount += ApplyWrite(transaction, write);
         }
 
-        foreach ((byte[] hash, MerkleNode node) in commit.Nodes)
+        using (SqliteCommand insertNode = SqliteMerkleNodeStore.CreateInsertCommand(_connection, transaction))
         {
-            SqliteMerkleNodeStore.Insert(_connection, transaction, hash, node);
+            foreach ((byte[] hash, MerkleNode node) in commit.Nodes)
+            {
+                SqliteMerkleNodeStore.Insert(insertNode, hash, node);
+            }
         }
 
         using (SqliteCommand update = _connection.CreateCommand())

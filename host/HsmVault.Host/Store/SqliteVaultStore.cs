@@ -149,9 +149,13 @@ public sealed class SqliteVaultStore : IVaultStore
             }
         }
 
-        foreach (RecordWrite write in commit.Writes)
+        if (commit.Writes.Count > 0)
         {
-            recordCount += ApplyWrite(transaction, write);
+            using RecordWriter writer = new(_connection, transaction);
+            foreach (RecordWrite write in commit.Writes)
+            {
+                recordCount += writer.Apply(write);
+            }
         }
 
         using (SqliteCommand insertNode = SqliteMerkleNodeStore.CreateInsertCommand(_connection, transaction))
@@ -179,29 +183,72 @@ public sealed class SqliteVaultStore : IVaultStore
 
     public void Dispose() => _connection.Dispose();
 
-    private int ApplyWrite(SqliteTransaction transaction, RecordWrite write)
+    /// <summary>
+    /// The record statements of one commit, each prepared once and reused for every write in it.
+    /// Apply returns how the record count changes: +1 for a new record, -1 for a removed one.
+    /// </summary>
+    private sealed class RecordWriter : IDisposable
     {
-        byte[] key = write.Key.ToByteArray();
-        using SqliteCommand command = _connection.CreateCommand();
-        command.Transaction = transaction;
-        command.Parameters.AddWithValue("$key", key);
-        if (write.Record is null)
+        private readonly SqliteCommand _delete;
+        private readonly SqliteCommand _exists;
+        private readonly SqliteCommand _upsert;
+
+        public RecordWriter(SqliteConnection connection, SqliteTransaction transaction)
         {
-            command.CommandText = "DELETE FROM records WHERE key = $key;";
-            return -command.ExecuteNonQuery();
+            _delete = Prepare(connection, transaction, "DELETE FROM records WHERE key = $key;", ("$key", SqliteType.Blob));
+            _exists = Prepare(connection, transaction, "SELECT COUNT(*) FROM records WHERE key = $key;", ("$key", SqliteType.Blob));
+            _upsert = Prepare(
+                connection,
+                transaction,
+                """
+                INSERT INTO records (key, user_id, version, ciphertext) VALUES ($key, $user, $version, $ciphertext)
+                ON CONFLICT (key) DO UPDATE SET user_id = excluded.user_id, version = excluded.version, ciphertext = excluded.ciphertext;
+                """,
+                ("$key", SqliteType.Blob),
+                ("$user", SqliteType.Blob),
+                ("$version", SqliteType.Integer),
+                ("$ciphertext", SqliteType.Blob));
         }
 
-        command.CommandText = "SELECT COUNT(*) FROM records WHERE key = $key;";
-        bool existed = (long)command.ExecuteScalar()! > 0;
-        command.CommandText = """
-            INSERT INTO records (key, user_id, version, ciphertext) VALUES ($key, $user, $version, $ciphertext)
-            ON CONFLICT (key) DO UPDATE SET user_id = excluded.user_id, version = excluded.version, ciphertext = excluded.ciphertext;
-            """;
-        command.Parameters.AddWithValue("$user", write.UserId.ToByteArray());
-        command.Parameters.AddWithValue("$version", unchecked((long)write.Record.Version));
-        command.Parameters.AddWithValue("$ciphertext", write.Record.Ciphertext.ToByteArray());
-        command.ExecuteNonQuery();
-        return existed ? 0 : 1;
+        public int Apply(RecordWrite write)
+        {
+            byte[] key = write.Key.ToByteArray();
+            if (write.Record is null)
+            {
+                _delete.Parameters[0].Value = key;
+                return -_delete.ExecuteNonQuery();
+            }
+
+            _exists.Parameters[0].Value = key;
+            bool existed = (long)_exists.ExecuteScalar()! > 0;
+            _upsert.Parameters[0].Value = key;
+            _upsert.Parameters[1].Value = write.UserId.ToByteArray();
+            _upsert.Parameters[2].Value = unchecked((long)write.Record.Version);
+            _upsert.Parameters[3].Value = write.Record.Ciphertext.ToByteArray();
+            _upsert.ExecuteNonQuery();
+            return existed ? 0 : 1;
+        }
+
+        public void Dispose()
+        {
+            _delete.Dispose();
+            _exists.Dispose();
+            _upsert.Dispose();
+        }
+
+        private static SqliteCommand Prepare(SqliteConnection connection, SqliteTransaction transaction, string sql, params (string Name, SqliteType Type)[] parameters)
+        {
+            SqliteCommand command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = sql;
+            foreach ((string name, SqliteType type) in parameters)
+            {
+                command.Parameters.Add(name, type);
+            }
+
+            command.Prepare();
+            return command;
+        }
     }
 
     private VaultStoreState ReadState()

@@ -126,16 +126,21 @@ public sealed class VaultClient : IAsyncDisposable
         byte[] userId = UserIdBytes(user);
         try
         {
-            ClientResponse response = await _connection.ExchangeAsync(
-                new ClientRequest { Status = new StatusQuery { UserId = ByteString.CopyFrom(userId) } }, cancellationToken).ConfigureAwait(false);
-            return response.ResultCase == ClientResponse.ResultOneofCase.Status
-                ? new StatusReported(response.Status.AttemptsLeft, response.Status.AttemptLimit)
-                : Unexpected(response, "status");
+            return await QueryStatusAsync(userId, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (AsOutcome(ex) is { } outcome)
         {
             return outcome;
         }
+    }
+
+    private async Task<VaultOutcome> QueryStatusAsync(byte[] userId, CancellationToken cancellationToken)
+    {
+        ClientResponse response = await _connection.ExchangeAsync(
+            new ClientRequest { Status = new StatusQuery { UserId = ByteString.CopyFrom(userId) } }, cancellationToken).ConfigureAwait(false);
+        return response.ResultCase == ClientResponse.ResultOneofCase.Status
+            ? new StatusReported(response.Status.AttemptsLeft, response.Status.AttemptLimit)
+            : Unexpected(response, "status");
     }
 
     public ValueTask DisposeAsync() => _connection.DisposeAsync();
@@ -231,11 +236,12 @@ public sealed class VaultClient : IAsyncDisposable
         // Another login for this user counted its guess after ours started, so the vault refuses
         // this session as stale. Our guess was counted at LoginStart all the same, and the envelope
         // already told us the password is wrong: report that with the vault's current count.
-        ClientResponse status = await _connection.ExchangeAsync(
-            new ClientRequest { Status = new StatusQuery { UserId = ByteString.CopyFrom(userId) } }, cancellationToken).ConfigureAwait(false);
-        return status.ResultCase == ClientResponse.ResultOneofCase.Status
-            ? status.Status.AttemptsLeft > 0 ? new WrongPassword(status.Status.AttemptsLeft) : new NoRecord()
-            : Unexpected(status, "status");
+        return await QueryStatusAsync(userId, cancellationToken).ConfigureAwait(false) switch
+        {
+            StatusReported { AttemptsLeft: > 0 } left => new WrongPassword(left.AttemptsLeft),
+            StatusReported => new NoRecord(),
+            VaultOutcome other => other,
+        };
     }
 
     // The probe answers "is this connection's peer the pinned fleet?"; the answer holds until the

@@ -171,7 +171,7 @@ internal sealed class FakeEnclave : IHsmBridge
         var writes = new List<RecordWrite>();
         foreach (Operation operation in batch.Operations)
         {
-            (byte[] userId, _) = UserOf(operation.Client);
+            byte[] userId = operation.Client.NamedUser().UserId?.ToByteArray() ?? [];
             byte[] key = MerkleHashing.UserKey(userId);
             if (!seen.Add(key))
             {
@@ -291,14 +291,4 @@ internal sealed class FakeEnclave : IHsmBridge
         bool recordMatches = record is null ? operation.Witness.Record is null : record.Equals(operation.Witness.Record);
         return recordMatches && proofRoot.AsSpan().SequenceEqual(startRoot);
     }
-
-    private static (byte[] UserId, string Field) UserOf(ClientRequest request) => request.OperationCase switch
-    {
-        ClientRequest.OperationOneofCase.RegisterStart => (request.RegisterStart.UserId.ToByteArray(), "register_start"),
-        ClientRequest.OperationOneofCase.RegisterFinish => (request.RegisterFinish.UserId.ToByteArray(), "register_finish"),
-        ClientRequest.OperationOneofCase.LoginStart => (request.LoginStart.UserId.ToByteArray(), "login_start"),
-        ClientRequest.OperationOneofCase.LoginFinish => (request.LoginFinish.UserId.ToByteArray(), "login_finish"),
-        ClientRequest.OperationOneofCase.Status => (request.Status.UserId.ToByteArray(), "status"),
-        _ => ([], "none"),
-    };
 }

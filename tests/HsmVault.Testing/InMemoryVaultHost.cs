@@ -83,27 +83,13 @@ public sealed class InMemoryVaultHost
         return witness;
     }
 
-    /// <summary>The user a client request is about; empty for a request with no operation, which the enclave must refuse.</summary>
-    public static ByteString UserIdOf(ClientRequest request)
-    {
-        ArgumentNullException.ThrowIfNull(request);
-        return request.OperationCase switch
-        {
-            ClientRequest.OperationOneofCase.RegisterStart => request.RegisterStart.UserId,
-            ClientRequest.OperationOneofCase.RegisterFinish => request.RegisterFinish.UserId,
-            ClientRequest.OperationOneofCase.LoginStart => request.LoginStart.UserId,
-            ClientRequest.OperationOneofCase.LoginFinish => request.LoginFinish.UserId,
-            ClientRequest.OperationOneofCase.Status => request.Status.UserId,
-            _ => ByteString.Empty,
-        };
-    }
-
     /// <summary>Wraps a client request with a fresh tag and a witness built against the current root.</summary>
     public Operation OperationFor(ClientRequest request) => new()
     {
         Tag = ++_nextTag,
         Client = request,
-        Witness = WitnessFor(UserIdOf(request)),
+        // A request with no operation gets an empty user's witness; the enclave must refuse it.
+        Witness = WitnessFor(request.NamedUser().UserId ?? ByteString.Empty),
     };
 
     /// <summary>Sends one batch as bytes and applies its writes; a request-level error throws <see cref="EnclaveRefusedException"/>.</summary>

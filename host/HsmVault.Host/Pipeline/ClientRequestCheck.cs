@@ -13,15 +13,7 @@ public static class ClientRequestCheck
     public static (ByteString? UserId, ClientResponse? Error) UserIdOf(ClientRequest request, int maxUserIdBytes)
     {
         ArgumentNullException.ThrowIfNull(request);
-        (ByteString? userId, string field) = request.OperationCase switch
-        {
-            ClientRequest.OperationOneofCase.RegisterStart => (request.RegisterStart.UserId, "register_start.user_id"),
-            ClientRequest.OperationOneofCase.RegisterFinish => (request.RegisterFinish.UserId, "register_finish.user_id"),
-            ClientRequest.OperationOneofCase.LoginStart => (request.LoginStart.UserId, "login_start.user_id"),
-            ClientRequest.OperationOneofCase.LoginFinish => (request.LoginFinish.UserId, "login_finish.user_id"),
-            ClientRequest.OperationOneofCase.Status => (request.Status.UserId, "status.user_id"),
-            _ => ((ByteString?)null, "operation"),
-        };
+        (ByteString? userId, string field) = request.NamedUser();
         if (userId is null)
         {
             return (null, ClientErrors.Create(request.RequestId, ErrorCode.BadRequest, "operation: no operation is set", field));

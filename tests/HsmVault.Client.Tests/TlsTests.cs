@@ -13,13 +13,7 @@ public sealed class TlsTests
     {
         using X509Certificate2 certificate = SelfSigned("localhost");
         await using var vault = new FakeVault(tlsCertificate: certificate);
-        var options = OptionsFor(vault) with
-        {
-            UseTls = true,
-            TlsServerName = "localhost",
-            TlsTrustedCertificate = X509CertificateLoader.LoadCertificate(certificate.RawData),
-        };
-        await using var client = new VaultClient(options);
+        await using var client = TlsClient(vault, trusting: certificate);
 
         Assert.IsInstanceOfType<UserRegistered>(await client.RegisterAsync("alice", Password("pw"), Key(5)));
         var recovered = Assert.IsInstanceOfType<KeyRecovered>(await client.RecoverAsync("alice", Password("pw")));
@@ -33,13 +27,7 @@ public sealed class TlsTests
         using X509Certificate2 certificate = SelfSigned("localhost");
         using X509Certificate2 other = SelfSigned("localhost");
         await using var vault = new FakeVault(tlsCertificate: certificate);
-        var options = OptionsFor(vault) with
-        {
-            UseTls = true,
-            TlsServerName = "localhost",
-            TlsTrustedCertificate = X509CertificateLoader.LoadCertificate(other.RawData),
-        };
-        await using var client = new VaultClient(options);
+        await using var client = TlsClient(vault, trusting: other);
 
         var unavailable = Assert.IsInstanceOfType<Unavailable>(await client.RecoverAsync("alice", Password("pw")));
 
@@ -52,16 +40,19 @@ public sealed class TlsTests
     {
         using X509Certificate2 certificate = SelfSigned("vault.example");
         await using var vault = new FakeVault(tlsCertificate: certificate);
-        var options = OptionsFor(vault) with
-        {
-            UseTls = true,
-            TlsServerName = "localhost",
-            TlsTrustedCertificate = X509CertificateLoader.LoadCertificate(certificate.RawData),
-        };
-        await using var client = new VaultClient(options);
+        await using var client = TlsClient(vault, trusting: certificate);
 
         Assert.IsInstanceOfType<Unavailable>(await client.StatusAsync("alice"));
     }
+
+    // A client of the fake vault over TLS, expecting the name "localhost" and trusting only
+    // the given certificate.
+    private static VaultClient TlsClient(FakeVault vault, X509Certificate2 trusting) => new(OptionsFor(vault) with
+    {
+        UseTls = true,
+        TlsServerName = "localhost",
+        TlsTrustedCertificate = X509CertificateLoader.LoadCertificate(trusting.RawData),
+    });
 
     private static X509Certificate2 SelfSigned(string name)
     {

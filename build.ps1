@@ -43,8 +43,10 @@ function Write-Step([string] $Message) {
     Write-Host "==> $Message" -ForegroundColor Cyan
 }
 
+# Runs a native command with its output sent to the console, never into the caller's return
+# value: a function that returns a path must return only that path.
 function Invoke-Native([string] $File, [string[]] $Arguments) {
-    & $File @Arguments
+    & $File @Arguments | Out-Host
     if ($LASTEXITCODE -ne 0) {
         throw "'$File $($Arguments -join ' ')' failed with exit code $LASTEXITCODE"
     }

@@ -64,6 +64,61 @@ internal static class P256Curve
         return true;
     }
 
+    /// <summary>Bytes of a SEC1 uncompressed point (0x04 || x || y).</summary>
+    public const int UncompressedLength = 65;
+
+    /// <summary>Decodes a SEC1 uncompressed point and checks it lies on the curve (public input).</summary>
+    public static bool TryDecodeUncompressed(ReadOnlySpan<byte> encoded, out ProjectivePoint point, out string? failure)
+    {
+        point = default;
+        if (encoded.Length != UncompressedLength)
+        {
+            failure = $"must be {UncompressedLength} bytes (SEC1 uncompressed), got {encoded.Length}";
+            return false;
+        }
+
+        if (encoded[0] != 0x04)
+        {
+            failure = $"has invalid SEC1 prefix 0x{encoded[0]:x2} (expected 0x04, uncompressed)";
+            return false;
+        }
+
+        if (!P256Field.TryDecode(encoded.Slice(1, 32), out var x) || !P256Field.TryDecode(encoded.Slice(33, 32), out var y))
+        {
+            failure = "a coordinate is not below the field prime";
+            return false;
+        }
+
+        Span<byte> left = stackalloc byte[32];
+        Span<byte> right = stackalloc byte[32];
+        P256Field.Encode(P256Field.Square(y), left);
+        P256Field.Encode(CurveRightHandSide(x), right);
+        if (!left.SequenceEqual(right))
+        {
+            failure = "is not on the P-256 curve";
+            return false;
+        }
+
+        point = ProjectivePoint.FromAffine(x, y);
+        failure = null;
+        return true;
+    }
+
+    /// <summary>SEC1 uncompressed encoding. Returns false for the identity.</summary>
+    public static bool TryEncodeUncompressed(in ProjectivePoint point, Span<byte> destination65)
+    {
+        if (point.IsIdentityMask() != 0)
+        {
+            return false;
+        }
+
+        point.ToAffine(out var x, out var y);
+        destination65[0] = 0x04;
+        P256Field.Encode(x, destination65.Slice(1, 32));
+        P256Field.Encode(y, destination65.Slice(33, 32));
+        return true;
+    }
+
     /// <summary>x^3 - 3x + b.</summary>
     public static U256 CurveRightHandSide(in U256 x)
     {

@@ -38,6 +38,54 @@ public static class P256Group
         return EncodeElement(P256Curve.MultiplyBase(k), scalarField);
     }
 
+    /// <summary>Bytes in a SEC1 uncompressed point, the encoding HPKE's DHKEM(P-256) uses (Npk, Nenc).</summary>
+    public const int UncompressedLength = P256Curve.UncompressedLength;
+
+    /// <summary>Throws <see cref="CryptoFormatException"/> unless <paramref name="point"/> is a valid SEC1 uncompressed P-256 point.</summary>
+    public static void ValidateUncompressed(ReadOnlySpan<byte> point, string field) => _ = DecodeUncompressed(point, field);
+
+    /// <summary>scalar * G as a SEC1 uncompressed point (65 bytes), with a regular algorithm.</summary>
+    public static byte[] PublicKeyUncompressed(ReadOnlySpan<byte> scalar, string scalarField = "scalar")
+    {
+        var k = DecodeScalar(scalar, scalarField);
+        var encoded = new byte[UncompressedLength];
+        if (!P256Curve.TryEncodeUncompressed(P256Curve.MultiplyBase(k), encoded))
+        {
+            throw new CryptoFormatException(scalarField, "result is the identity element");
+        }
+
+        return encoded;
+    }
+
+    /// <summary>
+    /// The x-coordinate (32 bytes) of scalar * peer for a SEC1 uncompressed peer point: the
+    /// Diffie-Hellman output DHKEM(P-256) uses. Regular algorithm; the scalar is secret.
+    /// </summary>
+    public static byte[] DiffieHellmanX(ReadOnlySpan<byte> scalar, ReadOnlySpan<byte> uncompressedPeer, string scalarField = "scalar", string peerField = "peer")
+    {
+        var k = DecodeScalar(scalar, scalarField);
+        var peer = DecodeUncompressed(uncompressedPeer, peerField);
+        Span<byte> product = stackalloc byte[UncompressedLength];
+        if (!P256Curve.TryEncodeUncompressed(P256Curve.Multiply(k, peer), product))
+        {
+            throw new CryptoFormatException(peerField, "Diffie-Hellman result is the identity element");
+        }
+
+        byte[] x = product.Slice(1, 32).ToArray();
+        product.Clear();
+        return x;
+    }
+
+    internal static ProjectivePoint DecodeUncompressed(ReadOnlySpan<byte> point, string field)
+    {
+        if (!P256Curve.TryDecodeUncompressed(point, out var decoded, out var failure))
+        {
+            throw new CryptoFormatException(field, failure!);
+        }
+
+        return decoded;
+    }
+
     /// <summary>A uniformly random non-zero scalar, by rejection sampling 32-byte draws.</summary>
     public static byte[] RandomScalar(IRandomSource random)
     {

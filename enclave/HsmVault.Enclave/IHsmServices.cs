@@ -43,6 +43,17 @@ public interface IHsmServices
     /// </summary>
     byte[] AkeDiffieHellman(ReadOnlySpan<byte> peerPoint);
 
+    /// <summary>The fleet's channel public key (HPKE DHKEM(P-256)), SEC1 uncompressed (65 bytes).</summary>
+    byte[] ChannelPublicKey { get; }
+
+    /// <summary>
+    /// The x-coordinate (32 bytes) of the fleet's channel private key times <paramref name="peerPoint"/>
+    /// (SEC1 uncompressed, 65 bytes), computed inside the HSM by key handle (PKCS#11 ECDH1_DERIVE,
+    /// CKD_NULL): the Diffie-Hellman of HPKE decapsulation. Throws <see cref="ArgumentException"/>
+    /// for an invalid point.
+    /// </summary>
+    byte[] ChannelDiffieHellman(ReadOnlySpan<byte> peerPoint);
+
     /// <summary>Largest NVRAM content, in bytes, that <see cref="WriteNvram"/> accepts.</summary>
     int NvramCapacity { get; }
 

@@ -2,12 +2,9 @@ using HsmVault.Protocol.V1;
 
 namespace HsmVault.Enclave;
 
-/// <summary>Builds <see cref="OperationResult"/>s so every outcome carries a matching client answer.</summary>
+/// <summary>Builds the <see cref="OperationResult"/>s decided outside the channel: clear client errors, witness outcomes, operator answers.</summary>
 internal static class OperationResults
 {
-    public static OperationResult Ok(ulong tag, ClientResponse client) =>
-        new() { Tag = tag, Outcome = OperationOutcome.OutcomeOk, Client = client };
-
     public static OperationResult ClientError(ulong tag, ulong requestId, ErrorCode code, string field, string message) =>
         new()
         {
@@ -37,9 +34,6 @@ internal static class OperationResults
 
     public static OperationResult Unauthorized(ulong tag, string detail) =>
         new() { Tag = tag, Outcome = OperationOutcome.OutcomeUnauthorized, Detail = detail };
-
-    public static OperationResult FromLookup(ulong tag, ulong requestId, RecordLookup lookup) =>
-        lookup.Outcome == WitnessOutcome.Stale ? Stale(tag, requestId, lookup.Detail) : Corrupt(tag, requestId, lookup.Detail);
 
     public static ClientResponse ErrorResponse(ulong requestId, ErrorCode code, string field, string message, uint attemptsLeft = 0) =>
         new()

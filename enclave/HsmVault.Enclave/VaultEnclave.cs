@@ -114,6 +114,7 @@ public sealed class VaultEnclave
                 EntryMac = ByteString.CopyFrom(committed.EntryMac),
                 IdentityPublicKey = ByteString.CopyFrom(_hsm.IdentityPublicKey),
                 AkePublicKey = ByteString.CopyFrom(_hsm.AkePublicKey),
+                ChannelPublicKey = ByteString.CopyFrom(_hsm.ChannelPublicKey),
                 AttemptLimit = (uint)_policy.AttemptLimit,
             },
         };

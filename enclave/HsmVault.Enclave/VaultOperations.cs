@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
 using HsmVault.Crypto;
+using HsmVault.Crypto.Channel;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol;
 using HsmVault.Protocol.Merkle;
@@ -25,13 +26,17 @@ internal sealed class VaultOperations
     private readonly VaultPolicy _policy;
     private readonly OpaqueServer _opaque;
     private readonly ECDsa? _operatorKey;
+    private readonly HsmChannelKey _channelKey;
+    private readonly HsmRandomSource _random;
 
     public VaultOperations(IHsmServices hsm, VaultPolicy policy)
     {
         _hsm = hsm;
         _policy = policy;
         var configuration = new OpaqueConfiguration(Encoding.UTF8.GetBytes(policy.OpaqueContext), IdentityKsf.Instance);
-        _opaque = new OpaqueServer(configuration, new HsmAkeKey(hsm), new HsmOprfSeed(hsm), new HsmRandomSource(hsm));
+        _random = new HsmRandomSource(hsm);
+        _opaque = new OpaqueServer(configuration, new HsmAkeKey(hsm), new HsmOprfSeed(hsm), _random);
+        _channelKey = new HsmChannelKey(hsm);
         if (policy.OperatorPublicKey is { } key)
         {
             _operatorKey = ECDsa.Create(new ECParameters
@@ -62,28 +67,67 @@ internal sealed class VaultOperations
         }
     }
 
+    // Everything but the user id comes through the channel: a request that does not open gets a
+    // clear error and changes nothing; one that opens is answered only inside the channel.
     private OperationResult ApplyClient(BatchContext batch, ulong tag, ClientRequest request, RecordWitness? witness)
     {
         ulong id = request.RequestId;
-        return request.OperationCase switch
-        {
-            ClientRequest.OperationOneofCase.RegisterStart => RegisterStart(batch, tag, id, request.RegisterStart),
-            ClientRequest.OperationOneofCase.RegisterFinish => RegisterFinish(batch, tag, id, request.RegisterFinish, witness),
-            ClientRequest.OperationOneofCase.LoginStart => LoginStart(batch, tag, id, request.LoginStart, witness),
-            ClientRequest.OperationOneofCase.LoginFinish => LoginFinish(batch, tag, id, request.LoginFinish, witness),
-            ClientRequest.OperationOneofCase.Status => Status(batch, tag, id, request.Status, witness),
-            _ => OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "operation", "no operation set"),
-        };
-    }
-
-    private OperationResult RegisterStart(BatchContext batch, ulong tag, ulong id, RegisterStart request)
-    {
-        if (CheckUserId(tag, id, request.UserId, "register_start.user_id") is { } invalid)
+        if (CheckUserId(tag, id, request.UserId, ClientRequest.UserIdField) is { } invalid)
         {
             return invalid;
         }
 
         byte[] userId = request.UserId.ToByteArray();
+        if (!VaultChannel.TryOpenRequest(_channelKey, userId, request.EncapsulatedKey.Span, request.SealedRequest.Span, out byte[] plaintext, out ChannelResponder? responder))
+        {
+            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, ClientRequest.SealedRequestField, "does not open under the fleet's channel key for this user id");
+        }
+
+        using (responder!)
+        {
+            ClientAnswer answer;
+            try
+            {
+                answer = Dispatch(batch, userId, VaultRequest.Parser.ParseFrom(plaintext), witness);
+            }
+            catch (InvalidProtocolBufferException)
+            {
+                answer = ClientAnswer.Error(ErrorCode.BadRequest, ClientRequest.SealedRequestField, "the plaintext is not a VaultRequest");
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(plaintext);
+            }
+
+            if (answer.Response is null)
+            {
+                return new OperationResult { Tag = tag, Outcome = answer.Outcome, Detail = answer.Detail };
+            }
+
+            byte[] response = answer.Response.ToByteArray();
+            byte[] sealedResponse = responder!.Seal(response, _random);
+            CryptographicOperations.ZeroMemory(response);
+            return new OperationResult
+            {
+                Tag = tag,
+                Outcome = answer.Outcome,
+                Client = new ClientResponse { RequestId = id, SealedResponse = ByteString.CopyFrom(sealedResponse) },
+            };
+        }
+    }
+
+    private ClientAnswer Dispatch(BatchContext batch, byte[] userId, VaultRequest request, RecordWitness? witness) => request.OperationCase switch
+    {
+        VaultRequest.OperationOneofCase.RegisterStart => RegisterStart(batch, userId, request.RegisterStart),
+        VaultRequest.OperationOneofCase.RegisterFinish => RegisterFinish(batch, userId, request.RegisterFinish, witness),
+        VaultRequest.OperationOneofCase.LoginStart => LoginStart(batch, userId, request.LoginStart, witness),
+        VaultRequest.OperationOneofCase.LoginFinish => LoginFinish(batch, userId, request.LoginFinish, witness),
+        VaultRequest.OperationOneofCase.Status => Status(batch, userId, witness),
+        _ => ClientAnswer.Error(ErrorCode.BadRequest, "operation", "no operation set"),
+    };
+
+    private ClientAnswer RegisterStart(BatchContext batch, byte[] userId, RegisterStart request)
+    {
         byte[] nonce = new byte[VaultRecord.NonceBytes];
         _hsm.GetRandom(nonce);
         byte[] response;
@@ -93,13 +137,12 @@ internal sealed class VaultOperations
         }
         catch (ArgumentException ex)
         {
-            return BadCrypto(tag, id, "register_start.registration_request", ex);
+            return BadCrypto("register_start.registration_request", ex);
         }
 
         var ticket = new RegistrationTicket(nonce, batch.Committed.LogIndex);
-        return OperationResults.Ok(tag, new ClientResponse
+        return ClientAnswer.Ok(new VaultResponse
         {
-            RequestId = id,
             RegisterStarted = new RegisterStarted
             {
                 RegistrationResponse = ByteString.CopyFrom(response),
@@ -108,18 +151,12 @@ internal sealed class VaultOperations
         });
     }
 
-    private OperationResult RegisterFinish(BatchContext batch, ulong tag, ulong id, RegisterFinish request, RecordWitness? witness)
+    private ClientAnswer RegisterFinish(BatchContext batch, byte[] userId, RegisterFinish request, RecordWitness? witness)
     {
-        if (CheckUserId(tag, id, request.UserId, "register_finish.user_id") is { } invalid)
-        {
-            return invalid;
-        }
-
-        byte[] userId = request.UserId.ToByteArray();
         RegistrationTicket? ticket = RegistrationTicket.TryUnseal(_hsm, userId, request.RegistrationSession.Span);
         if (ticket is null)
         {
-            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "register_finish.registration_session", "not a registration session issued for this user");
+            return ClientAnswer.Error(ErrorCode.BadRequest, "register_finish.registration_session", "not a registration session issued for this user");
         }
 
         byte[] record;
@@ -129,30 +166,30 @@ internal sealed class VaultOperations
         }
         catch (ArgumentException ex)
         {
-            return BadCrypto(tag, id, "register_finish.registration_record", ex);
+            return BadCrypto("register_finish.registration_record", ex);
         }
 
         if (request.EncryptedKeyBlob.IsEmpty)
         {
-            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "register_finish.encrypted_key_blob", "empty");
+            return ClientAnswer.Error(ErrorCode.BadRequest, "register_finish.encrypted_key_blob", "empty");
         }
 
         if (request.EncryptedKeyBlob.Length > _policy.MaxKeyBlobBytes)
         {
-            return OperationResults.ClientError(tag, id, ErrorCode.TooLarge, "register_finish.encrypted_key_blob", $"{request.EncryptedKeyBlob.Length} bytes, at most {_policy.MaxKeyBlobBytes}");
+            return ClientAnswer.Error(ErrorCode.TooLarge, "register_finish.encrypted_key_blob", $"{request.EncryptedKeyBlob.Length} bytes, at most {_policy.MaxKeyBlobBytes}");
         }
 
         RecordLookup lookup = Lookup(batch, userId, witness);
         if (lookup.Outcome is WitnessOutcome.Stale or WitnessOutcome.Corrupt)
         {
-            return OperationResults.FromLookup(tag, id, lookup);
+            return ClientAnswer.FromLookup(lookup);
         }
 
         // Any write to the user since the ticket was issued (including this very upload, or a
         // deletion) makes the ticket stale, so a captured upload cannot reset a record later.
         if (lookup.Version > ticket.IssuedAtIndex)
         {
-            return OperationResults.ClientError(tag, id, ErrorCode.Stale, "register_finish.registration_session", "the user's record changed since this registration started; start again");
+            return ClientAnswer.Error(ErrorCode.Stale, "register_finish.registration_session", "the user's record changed since this registration started; start again");
         }
 
         // Registering over a live record replaces it: the new record has a new OPRF key, so
@@ -160,21 +197,15 @@ internal sealed class VaultOperations
         // application's decision (the host authenticates the account before relaying).
         var fresh = new VaultRecord(0, ticket.Nonce, record, request.EncryptedKeyBlob.ToByteArray());
         batch.Write(userId, MerkleHashing.UserKey(userId), fresh.Seal(_hsm, userId, batch.Version));
-        return OperationResults.Ok(tag, new ClientResponse { RequestId = id, Registered = new Registered() });
+        return ClientAnswer.Ok(new VaultResponse { Registered = new Registered() });
     }
 
-    private OperationResult LoginStart(BatchContext batch, ulong tag, ulong id, LoginStart request, RecordWitness? witness)
+    private ClientAnswer LoginStart(BatchContext batch, byte[] userId, LoginStart request, RecordWitness? witness)
     {
-        if (CheckUserId(tag, id, request.UserId, "login_start.user_id") is { } invalid)
-        {
-            return invalid;
-        }
-
-        byte[] userId = request.UserId.ToByteArray();
         RecordLookup lookup = Lookup(batch, userId, witness);
         if (lookup.Outcome is WitnessOutcome.Stale or WitnessOutcome.Corrupt)
         {
-            return OperationResults.FromLookup(tag, id, lookup);
+            return ClientAnswer.FromLookup(lookup);
         }
 
         byte[] serverIdentity = _hsm.AkePublicKey;
@@ -201,7 +232,7 @@ internal sealed class VaultOperations
         catch (ArgumentException ex)
         {
             // Malformed KE1: nothing was written, so no guess is counted.
-            return BadCrypto(tag, id, "login_start.ke1", ex);
+            return BadCrypto("login_start.ke1", ex);
         }
 
         byte[] serverState = state.ToBytes();
@@ -229,48 +260,41 @@ internal sealed class VaultOperations
 
         byte[] sealedSession = session.Seal(_hsm, userId);
         CryptographicOperations.ZeroMemory(serverState);
-        return OperationResults.Ok(tag, new ClientResponse
+        return ClientAnswer.Ok(new VaultResponse
         {
-            RequestId = id,
             LoginStarted = new LoginStarted { Ke2 = ByteString.CopyFrom(ke2), LoginSession = ByteString.CopyFrom(sealedSession) },
         });
     }
 
-    private OperationResult LoginFinish(BatchContext batch, ulong tag, ulong id, LoginFinish request, RecordWitness? witness)
+    private ClientAnswer LoginFinish(BatchContext batch, byte[] userId, LoginFinish request, RecordWitness? witness)
     {
-        if (CheckUserId(tag, id, request.UserId, "login_finish.user_id") is { } invalid)
-        {
-            return invalid;
-        }
-
         if (request.Action is not (LoginAction.Recover or LoginAction.Delete))
         {
-            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "login_finish.action", "must be LOGIN_ACTION_RECOVER or LOGIN_ACTION_DELETE");
+            return ClientAnswer.Error(ErrorCode.BadRequest, "login_finish.action", "must be LOGIN_ACTION_RECOVER or LOGIN_ACTION_DELETE");
         }
 
-        byte[] userId = request.UserId.ToByteArray();
         LoginSession? session = LoginSession.TryUnseal(_hsm, userId, request.LoginSession.Span);
         if (session is null)
         {
-            return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, "login_finish.login_session", "not a login session issued for this user");
+            return ClientAnswer.Error(ErrorCode.BadRequest, "login_finish.login_session", "not a login session issued for this user");
         }
 
         try
         {
             if (session.IsFake)
             {
-                return OperationResults.Ok(tag, OperationResults.ErrorResponse(id, ErrorCode.AuthFailed, "login_finish.ke3", "authentication failed"));
+                return ClientAnswer.Error(ErrorCode.AuthFailed, "login_finish.ke3", "authentication failed");
             }
 
             RecordLookup lookup = Lookup(batch, userId, witness);
             if (lookup.Outcome is WitnessOutcome.Stale or WitnessOutcome.Corrupt)
             {
-                return OperationResults.FromLookup(tag, id, lookup);
+                return ClientAnswer.FromLookup(lookup);
             }
 
             if (lookup.Record is not { } record || lookup.Version != session.RecordVersion)
             {
-                return OperationResults.ClientError(tag, id, ErrorCode.Stale, "login_finish.login_session", "the record changed since this login started; start again");
+                return ClientAnswer.Error(ErrorCode.Stale, "login_finish.login_session", "the record changed since this login started; start again");
             }
 
             byte[] sessionKey;
@@ -282,11 +306,11 @@ internal sealed class VaultOperations
                 }
                 catch (OpaqueAuthenticationException)
                 {
-                    return AuthenticationFailed(batch, tag, id, userId, record);
+                    return AuthenticationFailed(batch, userId, record);
                 }
                 catch (ArgumentException ex)
                 {
-                    return BadCrypto(tag, id, "login_finish.ke3", ex);
+                    return BadCrypto("login_finish.ke3", ex);
                 }
             }
 
@@ -296,15 +320,14 @@ internal sealed class VaultOperations
                 if (request.Action == LoginAction.Delete)
                 {
                     Bury(batch, userId);
-                    return OperationResults.Ok(tag, new ClientResponse { RequestId = id, Deleted = new Deleted() });
+                    return ClientAnswer.Ok(new VaultResponse { Deleted = new Deleted() });
                 }
 
                 VaultRecord reset = record with { AttemptsUsed = 0 };
                 batch.Write(userId, key, reset.Seal(_hsm, userId, batch.Version));
                 byte[] wrapped = RecoveredBlobCipher.Seal(sessionKey, userId, record.KeyBlob);
-                return OperationResults.Ok(tag, new ClientResponse
+                return ClientAnswer.Ok(new VaultResponse
                 {
-                    RequestId = id,
                     Recovered = new Recovered { SealedKeyBlob = ByteString.CopyFrom(wrapped) },
                 });
             }
@@ -319,7 +342,7 @@ internal sealed class VaultOperations
         }
     }
 
-    private OperationResult AuthenticationFailed(BatchContext batch, ulong tag, ulong id, byte[] userId, VaultRecord record)
+    private ClientAnswer AuthenticationFailed(BatchContext batch, byte[] userId, VaultRecord record)
     {
         uint left = record.AttemptsUsed >= _policy.AttemptLimit ? 0 : (uint)_policy.AttemptLimit - record.AttemptsUsed;
         if (left == 0)
@@ -328,30 +351,24 @@ internal sealed class VaultOperations
             Bury(batch, userId);
         }
 
-        return OperationResults.Ok(tag, OperationResults.ErrorResponse(id, ErrorCode.AuthFailed, "login_finish.ke3", "authentication failed", left));
+        return ClientAnswer.Error(ErrorCode.AuthFailed, "login_finish.ke3", "authentication failed", left);
     }
 
-    private OperationResult Status(BatchContext batch, ulong tag, ulong id, StatusQuery request, RecordWitness? witness)
+    private ClientAnswer Status(BatchContext batch, byte[] userId, RecordWitness? witness)
     {
-        if (CheckUserId(tag, id, request.UserId, "status.user_id") is { } invalid)
-        {
-            return invalid;
-        }
-
-        RecordLookup lookup = Lookup(batch, request.UserId.Span, witness);
+        RecordLookup lookup = Lookup(batch, userId, witness);
         if (lookup.Outcome is WitnessOutcome.Stale or WitnessOutcome.Corrupt)
         {
-            return OperationResults.FromLookup(tag, id, lookup);
+            return ClientAnswer.FromLookup(lookup);
         }
 
         if (lookup.Record is not { } record || record.AttemptsUsed >= _policy.AttemptLimit)
         {
-            return OperationResults.Ok(tag, OperationResults.ErrorResponse(id, ErrorCode.NotRegistered, "status.user_id", "no record for this user"));
+            return ClientAnswer.Error(ErrorCode.NotRegistered, "status", "no record for this user");
         }
 
-        return OperationResults.Ok(tag, new ClientResponse
+        return ClientAnswer.Ok(new VaultResponse
         {
-            RequestId = id,
             Status = new StatusReport { AttemptsLeft = (uint)_policy.AttemptLimit - record.AttemptsUsed, AttemptLimit = (uint)_policy.AttemptLimit },
         });
     }
@@ -456,9 +473,9 @@ internal sealed class VaultOperations
         return null;
     }
 
-    private static OperationResult BadCrypto(ulong tag, ulong id, string field, ArgumentException ex)
+    private static ClientAnswer BadCrypto(string field, ArgumentException ex)
     {
         string reason = ex is CryptoFormatException format ? format.Reason : "malformed";
-        return OperationResults.ClientError(tag, id, ErrorCode.BadRequest, field, reason);
+        return ClientAnswer.Error(ErrorCode.BadRequest, field, reason);
     }
 }

@@ -1,21 +1,14 @@
-using Google.Protobuf;
-
 namespace HsmVault.Protocol.V1;
 
-/// <summary>The user a client request is about, wherever its operation keeps the id.</summary>
+/// <summary>The field paths of a client request's clear part, for error messages that name them.</summary>
 public sealed partial class ClientRequest
 {
-    /// <summary>
-    /// The user id the set operation names and that field's path (for example
-    /// <c>login_start.user_id</c>); <c>(null, "operation")</c> when no operation is set.
-    /// </summary>
-    public (ByteString? UserId, string Field) NamedUser() => OperationCase switch
-    {
-        OperationOneofCase.RegisterStart => (RegisterStart.UserId, "register_start.user_id"),
-        OperationOneofCase.RegisterFinish => (RegisterFinish.UserId, "register_finish.user_id"),
-        OperationOneofCase.LoginStart => (LoginStart.UserId, "login_start.user_id"),
-        OperationOneofCase.LoginFinish => (LoginFinish.UserId, "login_finish.user_id"),
-        OperationOneofCase.Status => (Status.UserId, "status.user_id"),
-        _ => (null, "operation"),
-    };
+    /// <summary>Path of the user id in error messages.</summary>
+    public const string UserIdField = "user_id";
+
+    /// <summary>Path of the HPKE encapsulated key in error messages.</summary>
+    public const string EncapsulatedKeyField = "encapsulated_key";
+
+    /// <summary>Path of the sealed operation in error messages.</summary>
+    public const string SealedRequestField = "sealed_request";
 }

@@ -31,6 +31,8 @@ public sealed class InMemoryHsmServices : IHsmServices
     private readonly BigInteger _akeScalar;
     private readonly byte[] _identityPublicKey;
     private readonly byte[] _akePublicKey;
+    private readonly BigInteger _channelScalar;
+    private readonly byte[] _channelPublicKey;
 
     /// <summary>A fresh HSM with empty NVRAM whose keys and random stream derive from <paramref name="seed"/>.</summary>
     public InMemoryHsmServices(ulong seed)
@@ -62,6 +64,8 @@ public sealed class InMemoryHsmServices : IHsmServices
             _akeScalar = P256.ScalarFrom(Derive(master, "ake-key"));
             _identityPublicKey = P256.Compress(P256.G.Multiply(_identityKey.D));
             _akePublicKey = P256.Compress(P256.G.Multiply(_akeScalar));
+            _channelScalar = P256.ScalarFrom(Derive(master, "channel-key"));
+            _channelPublicKey = P256.Uncompressed(P256.G.Multiply(_channelScalar));
 
             // The boot number keeps a restarted instance from replaying the random stream (and so GCM nonces).
             Span<byte> boot = stackalloc byte[8];
@@ -81,6 +85,9 @@ public sealed class InMemoryHsmServices : IHsmServices
 
     /// <inheritdoc />
     public byte[] AkePublicKey => (byte[])_akePublicKey.Clone();
+
+    /// <inheritdoc />
+    public byte[] ChannelPublicKey => (byte[])_channelPublicKey.Clone();
 
     /// <inheritdoc />
     public int NvramCapacity => _nvram.Capacity;
@@ -158,6 +165,13 @@ public sealed class InMemoryHsmServices : IHsmServices
 
         // A regular ladder: the default BouncyCastle multiplier's timing depends on the secret scalar.
         return P256.Compress(P256.MultiplyRegular(peer, _akeScalar));
+    }
+
+    /// <inheritdoc />
+    public byte[] ChannelDiffieHellman(ReadOnlySpan<byte> peerPoint)
+    {
+        ECPoint peer = P256.DecodeUncompressed(peerPoint, nameof(peerPoint));
+        return BigIntegers.AsUnsignedByteArray(32, P256.MultiplyRegular(peer, _channelScalar).AffineXCoord.ToBigInteger());
     }
 
     /// <inheritdoc />

@@ -50,6 +50,32 @@ internal static class P256
         return point.Normalize();
     }
 
+    /// <summary>Decodes a SEC1 uncompressed point (65 bytes), rejecting anything that is not a point of the P-256 group.</summary>
+    internal static ECPoint DecodeUncompressed(ReadOnlySpan<byte> encoded, string parameterName)
+    {
+        if (encoded.Length != 65 || encoded[0] != 0x04)
+        {
+            throw new ArgumentException($"Must be a SEC1 uncompressed P-256 point: 65 bytes starting with 0x04 (got {encoded.Length} bytes).", parameterName);
+        }
+
+        ECPoint point;
+        try
+        {
+            point = Curve.DecodePoint(encoded.ToArray());
+        }
+        catch (Exception ex) when (ex is ArgumentException or ArithmeticException or InvalidOperationException)
+        {
+            throw new ArgumentException("Is not a point on the P-256 curve.", parameterName, ex);
+        }
+
+        if (point.IsInfinity || !point.IsValid())
+        {
+            throw new ArgumentException("Is not a valid non-identity P-256 point.", parameterName);
+        }
+
+        return point.Normalize();
+    }
+
     /// <summary>Decodes CKA_EC_POINT: a DER OCTET STRING around an uncompressed point, or (some vendors) the raw point.</summary>
     internal static ECPoint DecodeEcPointAttribute(byte[] value)
     {

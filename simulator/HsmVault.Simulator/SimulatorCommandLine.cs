@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Runtime.InteropServices;
 using HsmVault.Enclave;
 using HsmVault.Protocol.Bridge;
+using HsmVault.Protocol.Fleet;
 using HsmVault.Simulator.Bridge;
 using HsmVault.Simulator.Pkcs11;
 
@@ -57,9 +58,19 @@ public static class SimulatorCommandLine
             Description = "The operator's ECDSA P-256 public key (SEC1 uncompressed, 130 hex digits) that may delete accounts; without it operator deletion is refused.",
         };
 
+        Option<string> fleetId = new("--fleet-id")
+        {
+            Description = "The fleet's name, written into the fleet-key set clients pin (letters, digits, '.', '-', '_').",
+            DefaultValueFactory = _ => "hsmvault-local",
+        };
+        Option<string?> fleetKeysOut = new("--fleet-keys-out")
+        {
+            Description = "Write the fleet-key set (the JSON file clients pin with --fleet-key) here. Default: fleet-keys.json in --state-dir; without --state-dir, not written.",
+        };
+
         Command serve = new("serve", "Run one simulated HSM: the enclave over a PKCS#11 token, served over the bridge protocol until SIGINT/SIGTERM.")
         {
-            listen, stateDirectory, library, tokenLabel, pinEnvironment, pinFile, attemptLimit, operatorKey,
+            listen, stateDirectory, library, tokenLabel, pinEnvironment, pinFile, attemptLimit, operatorKey, fleetId, fleetKeysOut,
         };
         serve.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -71,7 +82,9 @@ public static class SimulatorCommandLine
                 parseResult.GetValue(pinEnvironment),
                 parseResult.GetValue(pinFile),
                 parseResult.GetValue(attemptLimit),
-                parseResult.GetValue(operatorKey));
+                parseResult.GetValue(operatorKey),
+                parseResult.GetValue(fleetId)!,
+                parseResult.GetValue(fleetKeysOut));
             return await ServeAsync(settings, cancellationToken).ConfigureAwait(false);
         });
 
@@ -89,8 +102,12 @@ public static class SimulatorCommandLine
         string? PinEnvironment,
         string? PinFile,
         int AttemptLimit,
-        string? OperatorKeyHex)
+        string? OperatorKeyHex,
+        string FleetId,
+        string? FleetKeysOut)
     {
+        public string? FleetKeysPath => FleetKeysOut ?? (StateDirectory is { Length: > 0 } directory ? Path.Combine(directory, "fleet-keys.json") : null);
+
         public byte[]? OperatorKey => OperatorKeyHex is null ? null : ParseOperatorKey(OperatorKeyHex);
     }
 
@@ -135,6 +152,24 @@ public static class SimulatorCommandLine
         }
 
         using Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options);
+        string fleetKeysNote = "fleet keys not written";
+        try
+        {
+            FleetKeySet fleetKeys = FleetKeySet.Create(settings.FleetId, hsm.ChannelPublicKey, hsm.AkePublicKey);
+            if (settings.FleetKeysPath is { } path)
+            {
+                WriteAtomically(path, fleetKeys.ToFileText());
+                fleetKeysNote = $"fleet keys in {Path.GetFullPath(path)}";
+            }
+
+            Console.WriteLine($"hsmvault-simulator: fleet '{fleetKeys.FleetId}', fleet-key set sha256 {Convert.ToHexStringLower(fleetKeys.Digest)}");
+        }
+        catch (Exception ex) when (ex is FleetKeySetFormatException or IOException or UnauthorizedAccessException)
+        {
+            await Console.Error.WriteLineAsync($"hsmvault-simulator: --fleet-id/--fleet-keys-out: {ex.Message}").ConfigureAwait(false);
+            return 2;
+        }
+
         VaultPolicy policy = new(AttemptLimit: settings.AttemptLimit, OperatorPublicKey: settings.OperatorKey);
         VaultEnclave enclave = new(hsm, policy);
         BridgeServer server = new(request => enclave.Handle(request), endpoint, Console.Error, policy.MaxRequestBytes);
@@ -147,10 +182,19 @@ public static class SimulatorCommandLine
         });
 
         await server.RunAsync(
-            () => Console.WriteLine($"hsmvault-simulator: listening on {endpoint.Display} (token '{options.TokenLabel}', AKE key {Convert.ToHexStringLower(hsm.AkePublicKey)})"),
+            () => Console.WriteLine($"hsmvault-simulator: listening on {endpoint.Display} (token '{options.TokenLabel}', {fleetKeysNote})"),
             stop.Token).ConfigureAwait(false);
         Console.WriteLine($"hsmvault-simulator: stopped after {server.RequestsHandled} requests");
         return 0;
+    }
+
+    // A reader never sees a half-written key set: write beside it, then rename over it.
+    private static void WriteAtomically(string path, string text)
+    {
+        string full = Path.GetFullPath(path);
+        string temporary = full + ".tmp";
+        File.WriteAllText(temporary, text);
+        File.Move(temporary, full, overwrite: true);
     }
 
     private static Pkcs11Options ResolveToken(ServeSettings settings)

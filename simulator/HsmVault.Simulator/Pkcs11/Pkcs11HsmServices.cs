@@ -34,6 +34,8 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     private readonly ECPoint _akePublicPoint;
     private readonly byte[] _identityPublicKey;
     private readonly byte[] _akePublicKey;
+    private readonly IObjectHandle _channelKey;
+    private readonly byte[] _channelPublicKey;
     private readonly IMechanism _hmacMechanism;
     private readonly IMechanism _ecdsaMechanism;
     private readonly List<IObjectHandle> _staleNvramObjects = [];
@@ -65,6 +67,8 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             (_akeKey, _akePublicPoint) = FindOrGenerateKeyPair(_labels.AkeKey, forSigning: false, provisionMissingKeys);
             _identityPublicKey = P256.Compress(identityPublic);
             _akePublicKey = P256.Compress(_akePublicPoint);
+            (_channelKey, ECPoint channelPublic) = FindOrGenerateKeyPair(_labels.ChannelKey, forSigning: false, provisionMissingKeys);
+            _channelPublicKey = P256.Uncompressed(channelPublic);
             _hmacMechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_SHA256_HMAC);
             _ecdsaMechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_ECDSA);
             LoadNvram();
@@ -85,6 +89,9 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 
     /// <summary>The fleet's static AKE public key, SEC1 compressed (33 bytes).</summary>
     public byte[] AkePublicKey => (byte[])_akePublicKey.Clone();
+
+    /// <summary>The fleet's channel public key (HPKE DHKEM(P-256)), SEC1 uncompressed (65 bytes).</summary>
+    public byte[] ChannelPublicKey => (byte[])_channelPublicKey.Clone();
 
     /// <inheritdoc />
     public int NvramCapacity => DefaultNvramCapacity;
@@ -238,8 +245,8 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
-            x = DeriveSharedX(peer);
-            shiftedX = DeriveSharedX(shifted);
+            x = DeriveSharedX(_akeKey, peer);
+            shiftedX = DeriveSharedX(_akeKey, shifted);
         }
 
         try
@@ -261,6 +268,18 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         {
             CryptographicOperations.ZeroMemory(x);
             CryptographicOperations.ZeroMemory(shiftedX);
+        }
+    }
+
+    /// <inheritdoc />
+    public byte[] ChannelDiffieHellman(ReadOnlySpan<byte> peerPoint)
+    {
+        // HPKE's DHKEM needs only x, which is exactly what ECDH1_DERIVE with CKD_NULL yields.
+        ECPoint peer = P256.DecodeUncompressed(peerPoint, nameof(peerPoint));
+        lock (_gate)
+        {
+            ThrowIfDisposed();
+            return DeriveSharedX(_channelKey, peer);
         }
     }
 
@@ -550,7 +569,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         }
     }
 
-    private byte[] DeriveSharedX(ECPoint peer)
+    private byte[] DeriveSharedX(IObjectHandle privateKey, ECPoint peer)
     {
         using ICkEcdh1DeriveParams parameters = _module.Factories.MechanismParamsFactory.CreateCkEcdh1DeriveParams((ulong)CKD.CKD_NULL, null, P256.Uncompressed(peer));
         using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_ECDH1_DERIVE, parameters);
@@ -568,7 +587,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         IObjectHandle derived;
         try
         {
-            derived = _session.DeriveKey(mechanism, _akeKey, template);
+            derived = _session.DeriveKey(mechanism, privateKey, template);
         }
         finally
         {

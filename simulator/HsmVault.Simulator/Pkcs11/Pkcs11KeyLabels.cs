@@ -14,6 +14,8 @@ internal sealed record Pkcs11KeyLabels(string Prefix)
 
     internal string AkeKey => $"{Prefix}-ake-key";
 
+    internal string ChannelKey => $"{Prefix}-channel-key";
+
     internal string Nvram => $"{Prefix}-nvram";
 
     internal string Hmac(HsmHmacKey role) => role switch

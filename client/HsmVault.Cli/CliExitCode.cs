@@ -10,7 +10,7 @@ public static class CliExitCode
     public const int Unavailable = 2;
     public const int WrongPassword = 3;
     public const int NoRecord = 4;
-    public const int FleetKeyMismatch = 5;
+    public const int FleetNotAuthenticated = 5;
     public const int Conflict = 6;
     public const int RateLimited = 7;
     public const int ProtocolError = 8;
@@ -23,7 +23,7 @@ public static class CliExitCode
         "  2  vault unavailable (connection refused, timeout, TLS failure, vault busy or down): retry later\n" +
         "  3  wrong password (the message says how many attempts are left)\n" +
         "  4  no live record: the user is unknown, was deleted, or was destroyed after too many wrong passwords\n" +
-        "  5  fleet key mismatch: the endpoint is not the pinned fleet (nothing was sent that depends on the password)\n" +
+        "  5  fleet not authenticated: an answer did not come from the pinned fleet (forged, altered, or another fleet); nothing more was sent\n" +
         "  6  the record changed during the operation: run the command again\n" +
         "  7  temporarily locked by the host (rate limit): wait and retry\n" +
         "  8  protocol error (malformed or altered answer from the vault)";
@@ -35,7 +35,7 @@ public static class CliExitCode
         Client.Unavailable => Unavailable,
         Client.WrongPassword => WrongPassword,
         Client.NoRecord => NoRecord,
-        Client.FleetKeyMismatch => FleetKeyMismatch,
+        Client.FleetNotAuthenticated => FleetNotAuthenticated,
         Client.Conflict => Conflict,
         Client.RateLimited => RateLimited,
         _ => ProtocolError,

@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using HsmVault.Client;
 using HsmVault.Crypto.Opaque;
+using HsmVault.Protocol.Fleet;
 
 namespace HsmVault.Cli;
 
@@ -16,6 +17,7 @@ namespace HsmVault.Cli;
 public sealed class HsmVaultCli
 {
     private const string EndpointVariable = "HSMVAULT_ENDPOINT";
+    private const string FleetKeyVariable = "HSMVAULT_FLEET_KEY";
 
     private readonly CliConsole _console;
 
@@ -28,14 +30,7 @@ public sealed class HsmVaultCli
 
     private readonly Option<string> _fleetKey = new("--fleet-key")
     {
-        Description = "The pinned fleet AKE public key: 66 hex characters (33-byte SEC1 compressed point) or base64.",
-        HelpName = "hex",
-        Recursive = true,
-    };
-
-    private readonly Option<string> _fleetKeyFile = new("--fleet-key-file")
-    {
-        Description = "Read the pinned fleet key (hex or base64 text) from this file instead.",
+        Description = $"The pinned fleet-key set: a JSON file with the fleet's channel and OPAQUE keys (the simulator writes fleet-keys.json). Default: ${FleetKeyVariable}.",
         HelpName = "path",
         Recursive = true,
     };
@@ -126,7 +121,7 @@ public sealed class HsmVaultCli
         var root = new RootCommand(
             "hsmvault: keep a 32-byte backup key in an HsmVault fleet, protected by a password (OPAQUE).\n" +
             "The password is prompted for without echo, or read from stdin with --password-stdin; it is never an argument.");
-        foreach (Option option in new Option[] { _endpoint, _fleetKey, _fleetKeyFile, _tls, _tlsServerName, _tlsCertificate, _ksf, _timeout, _user })
+        foreach (Option option in new Option[] { _endpoint, _fleetKey, _tls, _tlsServerName, _tlsCertificate, _ksf, _timeout, _user })
         {
             root.Options.Add(option);
         }
@@ -371,44 +366,23 @@ public sealed class HsmVaultCli
         };
     }
 
-    private FleetPublicKey FleetKey(ParseResult parse)
+    private FleetKeySet FleetKey(ParseResult parse)
     {
-        string? inline = parse.GetValue(_fleetKey);
-        string? file = parse.GetValue(_fleetKeyFile);
-        if (inline is not null && file is not null)
+        (string? path, string source) = parse.GetValue(_fleetKey) is { } option
+            ? (option, "--fleet-key")
+            : (_console.GetEnvironmentVariable(FleetKeyVariable) is { Length: > 0 } variable ? variable : null, $"${FleetKeyVariable}");
+        if (path is null)
         {
-            throw new CliInputException("--fleet-key, --fleet-key-file: give only one");
-        }
-
-        string source = inline is not null ? "--fleet-key" : "--fleet-key-file";
-        string text;
-        if (inline is not null)
-        {
-            text = inline;
-        }
-        else if (file is not null)
-        {
-            try
-            {
-                text = File.ReadAllText(file);
-            }
-            catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
-            {
-                throw new CliInputException($"--fleet-key-file: cannot read '{file}': {ex.Message}");
-            }
-        }
-        else
-        {
-            throw new CliInputException("--fleet-key or --fleet-key-file: required (the fleet AKE public key to pin, 66 hex characters)");
+            throw new CliInputException($"--fleet-key: required (the fleet-key set file to pin; or set ${FleetKeyVariable})");
         }
 
         try
         {
-            return FleetPublicKey.Parse(text);
+            return FleetKeySet.Load(path);
         }
-        catch (FormatException ex)
+        catch (FleetKeySetFormatException ex)
         {
-            throw new CliInputException($"{source}: {ex.Message}");
+            throw new CliInputException($"{source}: '{path}': {ex.Field}: {ex.Reason}");
         }
     }
 

@@ -2,8 +2,11 @@ using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
 using HsmVault.Crypto;
+using HsmVault.Crypto.Channel;
+using HsmVault.Crypto.Ec;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol;
+using HsmVault.Protocol.Fleet;
 using HsmVault.Protocol.V1;
 
 namespace HsmVault.Client;
@@ -23,22 +26,38 @@ public sealed class VaultClient : IAsyncDisposable
     private readonly OpaqueClient _opaque;
     private readonly VaultConnection _connection;
     private readonly byte[] _serverIdentity;
-    private long _fleetKeyConfirmedOn;
+    private readonly byte[] _channelKey;
 
+    /// <summary>
+    /// A client for the fleet of <see cref="VaultClientOptions.FleetKeys"/>. Throws
+    /// <see cref="ArgumentException"/> when an option is invalid or a pinned key is not a P-256 point.
+    /// </summary>
     public VaultClient(VaultClientOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
+        _channelKey = options.FleetKeys.ChannelPublicKey;
+        _serverIdentity = options.FleetKeys.OpaqueAkePublicKey;
+        try
+        {
+            P256Group.ValidateUncompressed(_channelKey, "fleet keys: channel");
+            P256Group.ValidateElement(_serverIdentity, "fleet keys: opaque-ake");
+        }
+        catch (CryptoFormatException ex)
+        {
+            throw new ArgumentException($"FleetKeys: {ex.Message}", nameof(options), ex);
+        }
+
         _opaque = new OpaqueClient(new OpaqueConfiguration(Encoding.UTF8.GetBytes(options.OpaqueContext), options.Ksf), SystemRandomSource.Instance);
         _connection = new VaultConnection(options);
-        _serverIdentity = options.FleetKey.ToArray();
     }
 
     /// <summary>
-    /// Registers <paramref name="user"/>: runs OPAQUE registration, checks the vault's key against
-    /// the pin before anything is uploaded, then uploads the record and K encrypted under a key
-    /// derived from the OPAQUE export key. Registering an existing user replaces its record.
+    /// Registers <paramref name="user"/>: runs OPAQUE registration through the channel, so only the
+    /// pinned fleet can answer it; checks the fleet's OPAQUE key against the pinned set before
+    /// anything is uploaded, then uploads the record and K encrypted under a key derived from the
+    /// OPAQUE export key. Registering an existing user replaces its record.
     /// </summary>
     public async Task<VaultOutcome> RegisterAsync(string user, ReadOnlyMemory<byte> password, ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
     {
@@ -54,10 +73,10 @@ public sealed class VaultClient : IAsyncDisposable
             byte[] request = _opaque.CreateRegistrationRequest(password.Span, out ClientRegistrationState state);
             using (state)
             {
-                ClientResponse started = await _connection.ExchangeAsync(
-                    new ClientRequest { RegisterStart = new RegisterStart { UserId = ByteString.CopyFrom(userId), RegistrationRequest = ByteString.CopyFrom(request) } },
+                VaultResponse started = await ExchangeAsync(
+                    userId, new VaultRequest { RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(request) } },
                     cancellationToken).ConfigureAwait(false);
-                if (started.ResultCase != ClientResponse.ResultOneofCase.RegisterStarted)
+                if (started.ResultCase != VaultResponse.ResultOneofCase.RegisterStarted)
                 {
                     return Unexpected(started, "register_started");
                 }
@@ -68,7 +87,7 @@ public sealed class VaultClient : IAsyncDisposable
                     return new ProtocolError($"register_started.registration_response: {response.Length} bytes, expected {OpaqueSizes.RegistrationResponse}");
                 }
 
-                if (CheckPin(response.AsSpan(OpaqueSizes.PublicKey)) is { } mismatch)
+                if (CheckAkeKey(response.AsSpan(OpaqueSizes.PublicKey)) is { } mismatch)
                 {
                     return mismatch;
                 }
@@ -86,19 +105,19 @@ public sealed class VaultClient : IAsyncDisposable
                     CryptographicOperations.ZeroMemory(result.ExportKey);
                 }
 
-                ClientResponse finished = await _connection.ExchangeAsync(
-                    new ClientRequest
+                VaultResponse finished = await ExchangeAsync(
+                    userId,
+                    new VaultRequest
                     {
                         RegisterFinish = new RegisterFinish
                         {
-                            UserId = ByteString.CopyFrom(userId),
                             RegistrationSession = started.RegisterStarted.RegistrationSession,
                             RegistrationRecord = ByteString.CopyFrom(result.Record),
                             EncryptedKeyBlob = ByteString.CopyFrom(blob),
                         },
                     },
                     cancellationToken).ConfigureAwait(false);
-                return finished.ResultCase == ClientResponse.ResultOneofCase.Registered
+                return finished.ResultCase == VaultResponse.ResultOneofCase.Registered
                     ? new UserRegistered()
                     : Unexpected(finished, "registered");
             }
@@ -136,9 +155,8 @@ public sealed class VaultClient : IAsyncDisposable
 
     private async Task<VaultOutcome> QueryStatusAsync(byte[] userId, CancellationToken cancellationToken)
     {
-        ClientResponse response = await _connection.ExchangeAsync(
-            new ClientRequest { Status = new StatusQuery { UserId = ByteString.CopyFrom(userId) } }, cancellationToken).ConfigureAwait(false);
-        return response.ResultCase == ClientResponse.ResultOneofCase.Status
+        VaultResponse response = await ExchangeAsync(userId, new VaultRequest { Status = new StatusQuery() }, cancellationToken).ConfigureAwait(false);
+        return response.ResultCase == VaultResponse.ResultOneofCase.Status
             ? new StatusReported(response.Status.AttemptsLeft, response.Status.AttemptLimit)
             : Unexpected(response, "status");
     }
@@ -151,19 +169,12 @@ public sealed class VaultClient : IAsyncDisposable
         CheckPassword(password);
         try
         {
-            if (_options.ProbeFleetKeyBeforeLogin && !FleetKeyConfirmedOnThisConnection()
-                && await ProbeFleetKeyAsync(userId, cancellationToken).ConfigureAwait(false) is { } refused)
-            {
-                return refused;
-            }
-
             byte[] ke1 = _opaque.GenerateKE1(password.Span, out ClientLoginState state);
             using (state)
             {
-                ClientResponse started = await _connection.ExchangeAsync(
-                    new ClientRequest { LoginStart = new LoginStart { UserId = ByteString.CopyFrom(userId), Ke1 = ByteString.CopyFrom(ke1) } },
-                    cancellationToken).ConfigureAwait(false);
-                if (started.ResultCase != ClientResponse.ResultOneofCase.LoginStarted)
+                VaultResponse started = await ExchangeAsync(
+                    userId, new VaultRequest { LoginStart = new LoginStart { Ke1 = ByteString.CopyFrom(ke1) } }, cancellationToken).ConfigureAwait(false);
+                if (started.ResultCase != VaultResponse.ResultOneofCase.LoginStarted)
                 {
                     return Unexpected(started, "login_started");
                 }
@@ -187,20 +198,18 @@ public sealed class VaultClient : IAsyncDisposable
 
                 try
                 {
-                    if (CheckPin(result.ServerPublicKey) is { } mismatch)
+                    if (CheckAkeKey(result.ServerPublicKey) is { } mismatch)
                     {
                         return mismatch;
                     }
 
-                    ClientResponse finished = await _connection.ExchangeAsync(
-                        new ClientRequest
-                        {
-                            LoginFinish = new LoginFinish { UserId = ByteString.CopyFrom(userId), LoginSession = session, Ke3 = ByteString.CopyFrom(result.KE3), Action = action },
-                        },
+                    VaultResponse finished = await ExchangeAsync(
+                        userId,
+                        new VaultRequest { LoginFinish = new LoginFinish { LoginSession = session, Ke3 = ByteString.CopyFrom(result.KE3), Action = action } },
                         cancellationToken).ConfigureAwait(false);
                     return action == LoginAction.Delete
-                        ? finished.ResultCase == ClientResponse.ResultOneofCase.Deleted ? new UserDeleted() : Unexpected(finished, "deleted")
-                        : finished.ResultCase == ClientResponse.ResultOneofCase.Recovered ? OpenRecovered(finished.Recovered, result, userId) : Unexpected(finished, "recovered");
+                        ? finished.ResultCase == VaultResponse.ResultOneofCase.Deleted ? new UserDeleted() : Unexpected(finished, "deleted")
+                        : finished.ResultCase == VaultResponse.ResultOneofCase.Recovered ? OpenRecovered(finished.Recovered, result, userId) : Unexpected(finished, "recovered");
                 }
                 finally
                 {
@@ -220,10 +229,10 @@ public sealed class VaultClient : IAsyncDisposable
     private async Task<VaultOutcome> ReportFailedGuessAsync(byte[] userId, ByteString session, LoginAction action, CancellationToken cancellationToken)
     {
         byte[] ke3 = RandomNumberGenerator.GetBytes(OpaqueSizes.KE3);
-        ClientResponse finished = await _connection.ExchangeAsync(
-            new ClientRequest { LoginFinish = new LoginFinish { UserId = ByteString.CopyFrom(userId), LoginSession = session, Ke3 = ByteString.CopyFrom(ke3), Action = action } },
+        VaultResponse finished = await ExchangeAsync(
+            userId, new VaultRequest { LoginFinish = new LoginFinish { LoginSession = session, Ke3 = ByteString.CopyFrom(ke3), Action = action } },
             cancellationToken).ConfigureAwait(false);
-        if (finished.ResultCase != ClientResponse.ResultOneofCase.Error)
+        if (finished.ResultCase != VaultResponse.ResultOneofCase.Error)
         {
             return new ProtocolError($"the vault answered {finished.ResultCase} to a login whose KE2 did not verify; expected error AUTH_FAILED");
         }
@@ -242,44 +251,6 @@ public sealed class VaultClient : IAsyncDisposable
             StatusReported => new NoRecord(),
             VaultOutcome other => other,
         };
-    }
-
-    // The probe answers "is this connection's peer the pinned fleet?"; the answer holds until the
-    // connection closes, so a client that recovers many times over one connection probes once.
-    private bool FleetKeyConfirmedOnThisConnection()
-    {
-        long open = _connection.OpenConnection;
-        return open != 0 && Interlocked.Read(ref _fleetKeyConfirmedOn) == open;
-    }
-
-    // A registration start changes nothing in the vault and counts no guess, but its response
-    // carries the fleet key: checking it first keeps a guess from going to the wrong fleet.
-    private async Task<VaultOutcome?> ProbeFleetKeyAsync(byte[] userId, CancellationToken cancellationToken)
-    {
-        byte[] dummy = RandomNumberGenerator.GetBytes(32);
-        byte[] request = _opaque.CreateRegistrationRequest(dummy, out ClientRegistrationState state);
-        state.Dispose();
-        ClientResponse response = await _connection.ExchangeAsync(
-            new ClientRequest { RegisterStart = new RegisterStart { UserId = ByteString.CopyFrom(userId), RegistrationRequest = ByteString.CopyFrom(request) } },
-            cancellationToken).ConfigureAwait(false);
-        if (response.ResultCase != ClientResponse.ResultOneofCase.RegisterStarted)
-        {
-            return Unexpected(response, "register_started (fleet key probe)");
-        }
-
-        byte[] registrationResponse = response.RegisterStarted.RegistrationResponse.ToByteArray();
-        if (registrationResponse.Length != OpaqueSizes.RegistrationResponse)
-        {
-            return new ProtocolError($"register_started.registration_response: {registrationResponse.Length} bytes, expected {OpaqueSizes.RegistrationResponse}");
-        }
-
-        VaultOutcome? mismatch = CheckPin(registrationResponse.AsSpan(OpaqueSizes.PublicKey));
-        if (mismatch is null)
-        {
-            Interlocked.Exchange(ref _fleetKeyConfirmedOn, _connection.OpenConnection);
-        }
-
-        return mismatch;
     }
 
     private static VaultOutcome OpenRecovered(Recovered recovered, LoginResult login, byte[] userId)
@@ -311,15 +282,113 @@ public sealed class VaultClient : IAsyncDisposable
         }
     }
 
-    private FleetKeyMismatch? CheckPin(ReadOnlySpan<byte> serverKey) =>
-        _options.FleetKey.Matches(serverKey) ? null : new FleetKeyMismatch(_options.FleetKey.Hex, Convert.ToHexStringLower(serverKey));
+    /// <summary>
+    /// Seals <paramref name="request"/> to the fleet's channel key and opens the answer. Only a
+    /// sealed answer that opens under this request's key is returned; anything else ends the
+    /// operation with a <see cref="VaultAnswerException"/>, and an answer that claims to be the
+    /// fleet's but is not drops the connection, so nothing more is sent over it.
+    /// </summary>
+    private async Task<VaultResponse> ExchangeAsync(byte[] userId, VaultRequest request, CancellationToken cancellationToken)
+    {
+        byte[] plaintext = request.ToByteArray();
+        PendingChannelResponse pending;
+        byte[] encapsulatedKey;
+        byte[] sealedRequest;
+        try
+        {
+            pending = VaultChannel.SealRequest(_channelKey, userId, plaintext, SystemRandomSource.Instance, out encapsulatedKey, out sealedRequest);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(plaintext);
+        }
 
-    private static VaultOutcome Unexpected(ClientResponse response, string expected) =>
-        response.ResultCase == ClientResponse.ResultOneofCase.Error
+        using (pending)
+        {
+            ClientResponse response = await _connection.ExchangeAsync(
+                new ClientRequest
+                {
+                    UserId = ByteString.CopyFrom(userId),
+                    EncapsulatedKey = ByteString.CopyFrom(encapsulatedKey),
+                    SealedRequest = ByteString.CopyFrom(sealedRequest),
+                },
+                cancellationToken).ConfigureAwait(false);
+            switch (response.ResultCase)
+            {
+                case ClientResponse.ResultOneofCase.SealedResponse:
+                    if (!pending.TryOpen(response.SealedResponse.Span, out byte[] opened))
+                    {
+                        throw Refuse("sealed_response: does not open under this request's key (forged, altered, or the answer to another request)");
+                    }
+
+                    try
+                    {
+                        return VaultResponse.Parser.ParseFrom(opened);
+                    }
+                    catch (InvalidProtocolBufferException)
+                    {
+                        throw new VaultAnswerException(new ProtocolError("sealed_response: opens, but is not a VaultResponse"));
+                    }
+                    finally
+                    {
+                        CryptographicOperations.ZeroMemory(opened);
+                    }
+
+                case ClientResponse.ResultOneofCase.Error:
+                    throw new VaultAnswerException(FromClearError(response.Error));
+                default:
+                    throw new VaultAnswerException(new ProtocolError("response: neither sealed_response nor error is set"));
+            }
+        }
+    }
+
+    /// <summary>
+    /// An answer in the clear is the host's word, never the fleet's: it may tell the client to retry
+    /// or give up, but not what the vault holds. One that claims what only the fleet can say ends
+    /// the connection.
+    /// </summary>
+    private VaultOutcome FromClearError(Error error)
+    {
+        string detail = string.IsNullOrEmpty(error.Field) ? error.Message : $"{error.Field}: {error.Message}";
+        return error.Code switch
+        {
+            ErrorCode.Unavailable => new Unavailable($"UNAVAILABLE: {detail}"),
+            ErrorCode.Busy => new Unavailable($"BUSY: {detail}"),
+            ErrorCode.Internal => new Unavailable($"INTERNAL: {detail}"),
+            ErrorCode.Locked => new RateLimited(detail),
+            ErrorCode.TooLarge => new ProtocolError($"the host rejected the request as too large (TOO_LARGE) {detail}"),
+            ErrorCode.BadRequest when error.Field == ClientRequest.SealedRequestField =>
+                Refuse($"the vault cannot open the request: the pinned channel key is not this fleet's ({detail})").Outcome,
+            ErrorCode.BadRequest => new ProtocolError($"the host rejected the request as malformed (BAD_REQUEST) {detail}"),
+            _ => Refuse($"the host answered {error.Code} in the clear; only the fleet's sealed answer can say that").Outcome,
+        };
+    }
+
+    private VaultAnswerException Refuse(string detail)
+    {
+        _connection.Abandon();
+        return new VaultAnswerException(new FleetNotAuthenticated(detail));
+    }
+
+    // The channel proves the answer came from the fleet; this checks the fleet's OPAQUE key is the
+    // pinned one, so a key set whose parts belong to different fleets is caught before any upload.
+    private FleetNotAuthenticated? CheckAkeKey(ReadOnlySpan<byte> serverKey)
+    {
+        if (CryptographicOperations.FixedTimeEquals(_serverIdentity, serverKey))
+        {
+            return null;
+        }
+
+        _connection.Abandon();
+        return new FleetNotAuthenticated($"the fleet's OPAQUE key {Convert.ToHexStringLower(serverKey)} is not the pinned {Convert.ToHexStringLower(_serverIdentity)}");
+    }
+
+    private static VaultOutcome Unexpected(VaultResponse response, string expected) =>
+        response.ResultCase == VaultResponse.ResultOneofCase.Error
             ? FromError(response.Error)
-            : new ProtocolError($"response: expected {expected}, got {(response.ResultCase == ClientResponse.ResultOneofCase.None ? "no result" : response.ResultCase.ToString())}");
+            : new ProtocolError($"response: expected {expected}, got {(response.ResultCase == VaultResponse.ResultOneofCase.None ? "no result" : response.ResultCase.ToString())}");
 
-    /// <summary>Maps a vault error to the outcome a caller acts on.</summary>
+    /// <summary>Maps an error the fleet sealed to the outcome a caller acts on.</summary>
     internal static VaultOutcome FromError(Error error)
     {
         string detail = string.IsNullOrEmpty(error.Field) ? error.Message : $"{error.Field}: {error.Message}";
@@ -340,6 +409,7 @@ public sealed class VaultClient : IAsyncDisposable
 
     private static VaultOutcome? AsOutcome(Exception ex) => ex switch
     {
+        VaultAnswerException answer => answer.Outcome,
         VaultUnreachableException unreachable => new Unavailable(unreachable.Message),
         VaultProtocolException protocol => new ProtocolError(protocol.Message),
         _ => null,

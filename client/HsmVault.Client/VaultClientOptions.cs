@@ -1,16 +1,17 @@
 using System.Security.Cryptography.X509Certificates;
 using HsmVault.Crypto.Opaque;
+using HsmVault.Protocol.Fleet;
 
 namespace HsmVault.Client;
 
 /// <summary>
-/// Where the vault is and what the client trusts. <see cref="FleetKey"/> is required: the
-/// client refuses to register with or send a password guess to any other fleet.
+/// Where the vault is and what the client trusts. <see cref="FleetKeys"/> is required: every
+/// request is sealed to its channel key, so only that fleet can read a request or answer it.
 /// </summary>
 /// <param name="Host">Vault host name or IP address.</param>
 /// <param name="Port">Vault host client port (the host's default is 7300).</param>
-/// <param name="FleetKey">The pinned fleet AKE public key.</param>
-public sealed record VaultClientOptions(string Host, int Port, FleetPublicKey FleetKey)
+/// <param name="FleetKeys">The pinned fleet-key set (channel key and OPAQUE AKE key).</param>
+public sealed record VaultClientOptions(string Host, int Port, FleetKeySet FleetKeys)
 {
     /// <summary>The host's default client port.</summary>
     public const int DefaultPort = 7300;
@@ -42,14 +43,6 @@ public sealed record VaultClientOptions(string Host, int Port, FleetPublicKey Fl
     /// <summary>The OPAQUE context string; it must equal the fleet policy's (default "HsmVault-v1").</summary>
     public string OpaqueContext { get; init; } = "HsmVault-v1";
 
-    /// <summary>
-    /// Before a login, confirm the fleet key with a registration probe (it changes nothing and
-    /// counts no guess), so a wrong endpoint is reported as <see cref="FleetKeyMismatch"/> instead
-    /// of spending a guess and looking like a wrong password. The probe is made once per connection:
-    /// later logins over the same open connection skip it.
-    /// </summary>
-    public bool ProbeFleetKeyBeforeLogin { get; init; } = true;
-
     /// <summary>Receives the slow steps as they start; may be null.</summary>
     public IProgress<VaultProgress>? Progress { get; init; }
 
@@ -66,7 +59,7 @@ public sealed record VaultClientOptions(string Host, int Port, FleetPublicKey Fl
             throw new ArgumentException($"Port: {Port}, must be between 1 and 65535", nameof(Port));
         }
 
-        ArgumentNullException.ThrowIfNull(FleetKey, nameof(FleetKey));
+        ArgumentNullException.ThrowIfNull(FleetKeys, nameof(FleetKeys));
         ArgumentNullException.ThrowIfNull(Ksf, nameof(Ksf));
         if (ConnectTimeout <= TimeSpan.Zero)
         {

@@ -24,10 +24,7 @@ internal sealed class VaultConnection : IAsyncDisposable
 
     public VaultConnection(VaultClientOptions options) => _options = options;
 
-    /// <summary>
-    /// Counts the connections opened so far; 0 while none is open. A caller that learned something
-    /// about the peer on one connection can tell whether it still talks over that connection.
-    /// </summary>
+    /// <summary>Counts the connections opened so far; 0 while none is open.</summary>
     public long OpenConnection => _stream is null ? 0 : _connections;
 
     public async Task<ClientResponse> ExchangeAsync(ClientRequest request, CancellationToken cancellationToken)
@@ -81,6 +78,12 @@ internal sealed class VaultConnection : IAsyncDisposable
             _gate.Release();
         }
     }
+
+    /// <summary>
+    /// Drops the connection after an answer that did not come from the fleet: nothing more is sent
+    /// over it. The next exchange opens a new one.
+    /// </summary>
+    public void Abandon() => Close();
 
     public ValueTask DisposeAsync()
     {

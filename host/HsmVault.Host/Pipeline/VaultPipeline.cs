@@ -81,7 +81,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
     {
         ArgumentNullException.ThrowIfNull(request);
         long started = Stopwatch.GetTimestamp();
-        _metrics.RequestReceived(request.OperationCase);
+        _metrics.RequestReceived();
         ClientResponse response = await AnswerAsync(request).ConfigureAwait(false);
         _metrics.ResponseSent(response, Stopwatch.GetElapsedTime(started));
         return response;
@@ -326,13 +326,14 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
 
     private Operation BuildOperation(PendingOperation pending, SparseMerkleTree tree)
     {
-        var operation = new Operation { Tag = ++_nextTag, Client = pending.Request };
-        if (pending.Request.OperationCase != ClientRequest.OperationOneofCase.RegisterStart)
+        // The operation is sealed, so the host cannot tell which ones need the record: every
+        // request carries the witness of the user it names.
+        return new Operation
         {
-            operation.Witness = new RecordWitness { Record = _store.FindRecord(pending.Key), Proof = tree.Prove(pending.Key) };
-        }
-
-        return operation;
+            Tag = ++_nextTag,
+            Client = pending.Request,
+            Witness = new RecordWitness { Record = _store.FindRecord(pending.Key), Proof = tree.Prove(pending.Key) },
+        };
     }
 
     private void Apply(List<PendingOperation> sent, Batch request, BatchResult result, SparseMerkleTree tree, StagedMerkleNodeStore staged)
@@ -487,11 +488,6 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
         switch (result.Outcome)
         {
             case OperationOutcome.OutcomeOk or OperationOutcome.OutcomeClientError when result.Client is not null:
-                if (result.Outcome == OperationOutcome.OutcomeOk && result.Client.ResultCase == ClientResponse.ResultOneofCase.LoginStarted)
-                {
-                    _metrics.AttemptCounted();
-                }
-
                 pending.Complete(result.Client);
                 break;
             case OperationOutcome.OutcomeStaleWitness when !pending.Retried:

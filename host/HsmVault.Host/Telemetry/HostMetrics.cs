@@ -53,11 +53,11 @@ public sealed class HostMetrics : IDisposable
 
     public void ConnectionClosed() => Interlocked.Decrement(ref _connections);
 
-    /// <summary>Counts a request of <paramref name="operation"/>.</summary>
-    public void RequestReceived(ClientRequest.OperationOneofCase operation)
+    /// <summary>Counts a request. Which operation it is travels sealed in the channel: the host cannot tell.</summary>
+    public void RequestReceived()
     {
         Interlocked.Increment(ref _requestTotal);
-        _requests.Add(1, new KeyValuePair<string, object?>("operation", operation.ToString()));
+        _requests.Add(1);
     }
 
     /// <summary>Records the response and the time it took.</summary>

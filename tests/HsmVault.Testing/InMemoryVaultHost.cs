@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using HsmVault.Crypto;
 using HsmVault.Protocol.Merkle;
 using HsmVault.Protocol.V1;
 
@@ -16,20 +17,31 @@ public sealed class InMemoryVaultHost
 {
     private readonly Dictionary<string, SealedRecord> _records = [];
     private readonly List<LogEntry> _log = [];
+    private readonly Dictionary<ulong, SealedRequest> _sealed = [];
     private Func<byte[], byte[]> _transport;
     private ulong _nextTag;
 
-    /// <summary>Initializes the enclave behind <paramref name="transport"/> and starts from its committed root.</summary>
-    public InMemoryVaultHost(Func<byte[], byte[]> transport)
+    private readonly IRandomSource? _clientRandom;
+
+    /// <summary>
+    /// Initializes the enclave behind <paramref name="transport"/> and starts from its committed root.
+    /// <paramref name="clientRandom"/> draws the channel's ephemeral keys for the requests this host
+    /// seals (the system RNG when null; a seeded one makes whole runs reproducible).
+    /// </summary>
+    public InMemoryVaultHost(Func<byte[], byte[]> transport, IRandomSource? clientRandom = null)
     {
         ArgumentNullException.ThrowIfNull(transport);
         _transport = transport;
+        _clientRandom = clientRandom;
         StateReport state = Initialize();
         Tree = new SparseMerkleTree(new InMemoryMerkleNodeStore(), state.MerkleRoot.Span);
     }
 
     /// <summary>The enclave's AKE public key, the OPAQUE server identity, from the last initialize.</summary>
     public byte[] AkePublicKey { get; private set; } = [];
+
+    /// <summary>The fleet's channel key (65 bytes) from the last initialize: what clients seal to.</summary>
+    public byte[] ChannelPublicKey { get; private set; } = [];
 
     public SparseMerkleTree Tree { get; }
 
@@ -83,14 +95,49 @@ public sealed class InMemoryVaultHost
         return witness;
     }
 
-    /// <summary>Wraps a client request with a fresh tag and a witness built against the current root.</summary>
+    /// <summary>Wraps a wire request as it is (a hostile host's, say) with a fresh tag and the witness of the user it names.</summary>
     public Operation OperationFor(ClientRequest request) => new()
     {
         Tag = ++_nextTag,
         Client = request,
-        // A request with no operation gets an empty user's witness; the enclave must refuse it.
-        Witness = WitnessFor(request.NamedUser().UserId ?? ByteString.Empty),
+        Witness = WitnessFor(request.UserId),
     };
+
+    /// <summary>Seals <paramref name="request"/> to the channel key as a client would, and wraps it; <see cref="Open"/> reads the answer.</summary>
+    public Operation OperationFor(UserRequest request)
+    {
+        SealedRequest sealedRequest = SealedRequest.Seal(ChannelPublicKey, request, _nextTag + 1, _clientRandom);
+        Operation operation = OperationFor(sealedRequest.Request);
+        _sealed[operation.Tag] = sealedRequest;
+        return operation;
+    }
+
+    /// <summary>Seals a request to the channel key without sending it.</summary>
+    public SealedRequest Seal(UserRequest request) => SealedRequest.Seal(ChannelPublicKey, request, _nextTag + 1, _clientRandom);
+
+    /// <summary>
+    /// The client's view of <paramref name="result"/>: the sealed answer opened with the key of the
+    /// request sent under that tag (a clear error as a <see cref="VaultResponse"/> error). Throws when
+    /// the outcome carries no client answer or the answer does not open.
+    /// </summary>
+    public VaultResponse Open(OperationResult result)
+    {
+        ArgumentNullException.ThrowIfNull(result);
+        if (result.Client is null || result.Outcome is not (OperationOutcome.OutcomeOk or OperationOutcome.OutcomeClientError))
+        {
+            throw new ChannelRefusedException($"outcome {result.Outcome} carries no client answer: {result.Detail}");
+        }
+
+        if (!_sealed.Remove(result.Tag, out SealedRequest? sealedRequest))
+        {
+            throw new InvalidOperationException($"no sealed request was sent under tag {result.Tag}");
+        }
+
+        using (sealedRequest)
+        {
+            return sealedRequest.Open(result.Client);
+        }
+    }
 
     /// <summary>Sends one batch as bytes and applies its writes; a request-level error throws <see cref="EnclaveRefusedException"/>.</summary>
     public BatchResult Submit(IEnumerable<Operation> operations)
@@ -112,11 +159,15 @@ public sealed class InMemoryVaultHost
 
     public OperationResult SubmitOne(Operation operation) => Submit([operation]).Results.Single();
 
-    /// <summary>Sends the requests as one batch (all witnesses built against the current root).</summary>
-    public IReadOnlyList<ClientResponse> SendBatch(IEnumerable<ClientRequest> requests) =>
-        [.. Submit(requests.Select(OperationFor)).Results.Select(result => result.Client)];
+    /// <summary>Seals and sends the requests as one batch (all witnesses built against the current root) and opens the answers.</summary>
+    public IReadOnlyList<VaultResponse> SendBatch(IEnumerable<UserRequest> requests) =>
+        [.. Submit([.. requests.Select(OperationFor)]).Results.Select(Open)];
 
-    public ClientResponse Send(ClientRequest request) => SubmitOne(OperationFor(request)).Client;
+    /// <summary>Seals, sends and opens one request: what an honest client sees.</summary>
+    public VaultResponse Send(UserRequest request) => Open(SubmitOne(OperationFor(request)));
+
+    /// <summary>Sends a wire request as it is and returns the wire answer.</summary>
+    public ClientResponse SendRaw(ClientRequest request) => SubmitOne(OperationFor(request)).Client;
 
     /// <summary>Replays the last committed batch from a state report, as a host does after losing a response.</summary>
     public void ApplyRecovered(StateReport state)
@@ -168,6 +219,7 @@ public sealed class InMemoryVaultHost
         }
 
         AkePublicKey = response.State.AkePublicKey.ToByteArray();
+        ChannelPublicKey = response.State.ChannelPublicKey.ToByteArray();
         return response.State;
     }
 }

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Text.RegularExpressions;
 using HsmVault.Client;
 using HsmVault.Crypto.Opaque;
+using HsmVault.Protocol.Fleet;
 
 namespace HsmVault.Testing;
 
@@ -19,7 +20,7 @@ public sealed partial class LocalFleet : IAsyncDisposable
     private readonly string _socket;
     private readonly string _tokenLabel;
     private readonly IReadOnlyList<string> _hostSettings;
-    private FleetPublicKey? _fleetKey;
+    private FleetKeySet? _fleetKeys;
 
     private LocalFleet(string stateDirectory, string tokenLabel, IReadOnlyList<string> hostSettings)
     {
@@ -40,8 +41,11 @@ public sealed partial class LocalFleet : IAsyncDisposable
     /// <summary>The host's health and metrics port on 127.0.0.1 (<c>GET /health</c>, <c>GET /metrics</c>).</summary>
     public int HealthPort { get; }
 
-    /// <summary>The fleet AKE public key the simulator announced; clients pin it.</summary>
-    public FleetPublicKey FleetKey => _fleetKey ?? throw new InvalidOperationException("the simulator has not started");
+    /// <summary>The fleet-key set the simulator wrote; clients pin it.</summary>
+    public FleetKeySet FleetKeys => _fleetKeys ?? throw new InvalidOperationException("the simulator has not started");
+
+    /// <summary>Where the simulator wrote the fleet-key set (what the CLI's --fleet-key takes).</summary>
+    public string FleetKeysPath => Path.Combine(StateDirectory, "hsm", "fleet-keys.json");
 
     /// <summary>The running simulator process (replaced by <see cref="StartSimulatorAsync"/>).</summary>
     public ChildProcess? Simulator { get; private set; }
@@ -72,7 +76,7 @@ public sealed partial class LocalFleet : IAsyncDisposable
     }
 
     /// <summary>Client settings for this fleet: loopback, its port, its fleet key pinned.</summary>
-    public VaultClientOptions ClientOptions(IKeyStretchingFunction ksf) => new("127.0.0.1", Port, FleetKey) { Ksf = ksf };
+    public VaultClientOptions ClientOptions(IKeyStretchingFunction ksf) => new("127.0.0.1", Port, FleetKeys) { Ksf = ksf };
 
     /// <summary>
     /// Starts the simulator over the state directory's token store (provisioning the token the
@@ -87,14 +91,14 @@ public sealed partial class LocalFleet : IAsyncDisposable
             ChildProcess.BuiltAssembly("HsmVault.Simulator"),
             ["serve", "--listen", "unix:" + _socket, "--state-dir", hsm, "--token-label", _tokenLabel],
             new Dictionary<string, string> { ["SOFTHSM2_CONF"] = Path.Combine(hsm, "softhsm2.conf") });
-        Match match = await Simulator.WaitForAsync(AkeKeyLine(), StartupLimit).ConfigureAwait(false);
-        FleetPublicKey key = FleetPublicKey.Parse(match.Groups[1].Value);
-        if (_fleetKey is not null && key.Hex != _fleetKey.Hex)
+        await Simulator.WaitForAsync(ListeningLine(), StartupLimit).ConfigureAwait(false);
+        FleetKeySet keys = FleetKeySet.Load(FleetKeysPath);
+        if (_fleetKeys is not null && !keys.Digest.AsSpan().SequenceEqual(_fleetKeys.Digest))
         {
-            throw new InvalidOperationException($"the simulator came back with fleet key {key.Hex}, not {_fleetKey.Hex}:\n{Simulator.Output}");
+            throw new InvalidOperationException($"the simulator came back with other fleet keys:\n{Simulator.Output}");
         }
 
-        _fleetKey = key;
+        _fleetKeys = keys;
     }
 
     /// <summary>
@@ -178,6 +182,6 @@ public sealed partial class LocalFleet : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    [GeneratedRegex("AKE key ([0-9a-f]{66})")]
-    private static partial Regex AkeKeyLine();
+    [GeneratedRegex("listening on .*fleet keys in ")]
+    private static partial Regex ListeningLine();
 }

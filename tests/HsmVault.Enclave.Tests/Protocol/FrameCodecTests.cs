@@ -11,7 +11,9 @@ public sealed class FrameCodecTests
     private static ClientRequest SampleRequest() => new()
     {
         RequestId = 42,
-        LoginStart = new LoginStart { UserId = ByteString.CopyFromUtf8("alice"), Ke1 = ByteString.CopyFrom(new byte[96]) },
+        UserId = ByteString.CopyFromUtf8("alice"),
+        EncapsulatedKey = ByteString.CopyFrom(new byte[65]),
+        SealedRequest = ByteString.CopyFrom(new byte[120]),
     };
 
     [TestMethod]
@@ -68,7 +70,7 @@ public sealed class FrameCodecTests
     [TestMethod]
     public void Writing_a_message_above_the_maximum_is_refused()
     {
-        var large = new ClientRequest { RegisterFinish = new RegisterFinish { EncryptedKeyBlob = ByteString.CopyFrom(new byte[200]) } };
+        var large = new ClientRequest { SealedRequest = ByteString.CopyFrom(new byte[200]) };
         var error = Assert.ThrowsExactly<FrameFormatException>(() => new FrameCodec(100).Encode(large));
         Assert.AreEqual(FrameFormatError.TooLarge, error.Error);
     }

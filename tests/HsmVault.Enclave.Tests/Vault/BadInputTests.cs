@@ -85,10 +85,14 @@ public sealed class BadInputTests
         var vault = new TestVault(44);
         Assert.AreEqual(EnclaveErrorCode.MalformedRequest, vault.Enclave.Handle(new EnclaveRequest()).Error.Code);
 
-        ClientResponse response = vault.Send(new ClientRequest { RequestId = 9 });
+        ClientResponse response = vault.SendRaw(new ClientRequest { RequestId = 9 });
         Assert.AreEqual(ErrorCode.BadRequest, response.Error.Code);
-        Assert.AreEqual("operation", response.Error.Field);
+        Assert.AreEqual(ClientRequest.UserIdField, response.Error.Field);
         Assert.AreEqual(9ul, response.RequestId);
+
+        VaultResponse empty = vault.Send(UserRequest.For("alice", new VaultRequest()));
+        Assert.AreEqual(ErrorCode.BadRequest, empty.Error.Code, "a sealed request with no operation");
+        Assert.AreEqual("operation", empty.Error.Field);
     }
 
     [TestMethod]
@@ -110,24 +114,31 @@ public sealed class BadInputTests
     }
 
     [TestMethod]
-    public void Missing_user_ids_are_named_in_the_error()
+    public void A_missing_user_id_or_an_unopenable_request_is_a_clear_error_naming_the_field()
     {
         var vault = new TestVault(47);
+        using SealedRequest sealedRequest = vault.Seal(UserRequest.For("alice", new VaultRequest { Status = new StatusQuery() }));
+        ClientRequest good = sealedRequest.Request;
         var cases = new (ClientRequest Request, string Field)[]
         {
-            (new ClientRequest { RegisterStart = new RegisterStart() }, "register_start.user_id"),
-            (new ClientRequest { RegisterFinish = new RegisterFinish() }, "register_finish.user_id"),
-            (new ClientRequest { LoginStart = new LoginStart() }, "login_start.user_id"),
-            (new ClientRequest { LoginFinish = new LoginFinish { Action = LoginAction.Recover } }, "login_finish.user_id"),
-            (new ClientRequest { Status = new StatusQuery() }, "status.user_id"),
+            (new ClientRequest(good) { UserId = ByteString.Empty }, ClientRequest.UserIdField),
+            (new ClientRequest(good) { EncapsulatedKey = ByteString.Empty }, ClientRequest.SealedRequestField),
+            (new ClientRequest(good) { EncapsulatedKey = ByteString.CopyFrom(new byte[65]) }, ClientRequest.SealedRequestField),
+            (new ClientRequest(good) { SealedRequest = ByteString.Empty }, ClientRequest.SealedRequestField),
+            (new ClientRequest(good) { SealedRequest = ByteString.CopyFrom(good.SealedRequest.Span[..^1]) }, ClientRequest.SealedRequestField),
         };
         foreach (var (request, field) in cases)
         {
-            OperationResult result = vault.SubmitOne(new Operation { Tag = 1, Client = request });
+            OperationResult result = vault.SubmitOne(vault.OperationFor(request));
             Assert.AreEqual(OperationOutcome.OutcomeClientError, result.Outcome, field);
+            Assert.AreEqual(ClientResponse.ResultOneofCase.Error, result.Client.ResultCase, "a request that did not open is answered in the clear");
             Assert.AreEqual(ErrorCode.BadRequest, result.Client.Error.Code, field);
             Assert.AreEqual(field, result.Client.Error.Field);
         }
+
+        OperationResult genuine = vault.SubmitOne(vault.OperationFor(good));
+        Assert.AreEqual(ClientResponse.ResultOneofCase.SealedResponse, genuine.Client.ResultCase);
+        Assert.AreEqual(ErrorCode.NotRegistered, sealedRequest.Open(genuine.Client, acceptClear: false).Error.Code);
     }
 
     [TestMethod]
@@ -138,7 +149,7 @@ public sealed class BadInputTests
         alice.Register("right", Blob);
         foreach (byte[] ke1 in new[] { Array.Empty<byte>(), new byte[10], new byte[96], Enumerable.Repeat((byte)0xFF, 96).ToArray() })
         {
-            ClientResponse response = vault.Send(new ClientRequest { LoginStart = new LoginStart { UserId = alice.UserId, Ke1 = ByteString.CopyFrom(ke1) } });
+            VaultResponse response = vault.Send(new UserRequest(alice.UserId, new VaultRequest { LoginStart = new LoginStart { Ke1 = ByteString.CopyFrom(ke1) } }));
             Assert.AreEqual(ErrorCode.BadRequest, response.Error.Code, $"KE1 of {ke1.Length} bytes");
             Assert.AreEqual("login_start.ke1", response.Error.Field);
         }
@@ -151,36 +162,42 @@ public sealed class BadInputTests
     {
         var vault = new TestVault(49);
         var alice = new TestUser(vault, "alice");
-        ClientResponse bad = vault.Send(new ClientRequest { RegisterStart = new RegisterStart { UserId = alice.UserId, RegistrationRequest = ByteString.CopyFrom(new byte[3]) } });
+        VaultResponse bad = vault.Send(new UserRequest(alice.UserId, new VaultRequest { RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(new byte[3]) } }));
         Assert.AreEqual("register_start.registration_request", bad.Error.Field);
 
-        ClientResponse started = vault.Send(alice.RegisterStartRequest("pw", out var state));
-        ClientRequest finish = alice.RegisterFinishRequest(state, started.RegisterStarted, Blob);
+        VaultResponse started = vault.Send(alice.RegisterStartRequest("pw", out var state));
+        UserRequest finish = alice.RegisterFinishRequest(state, started.RegisterStarted, Blob);
 
-        ClientRequest tooLarge = finish.Clone();
-        tooLarge.RegisterFinish.EncryptedKeyBlob = ByteString.CopyFrom(new byte[VaultPolicy.Default.MaxKeyBlobBytes + 1]);
+        UserRequest tooLarge = finish with { Request = finish.Request.Clone() };
+        tooLarge.Request.RegisterFinish.EncryptedKeyBlob = ByteString.CopyFrom(new byte[VaultPolicy.Default.MaxKeyBlobBytes + 1]);
         Assert.AreEqual(ErrorCode.TooLarge, vault.Send(tooLarge).Error.Code);
 
-        ClientRequest badRecord = finish.Clone();
-        badRecord.RegisterFinish.RegistrationRecord = ByteString.CopyFrom(new byte[7]);
+        UserRequest badRecord = finish with { Request = finish.Request.Clone() };
+        badRecord.Request.RegisterFinish.RegistrationRecord = ByteString.CopyFrom(new byte[7]);
         Assert.AreEqual("register_finish.registration_record", vault.Send(badRecord).Error.Field);
 
-        ClientRequest badSession = finish.Clone();
-        badSession.RegisterFinish.RegistrationSession = ByteString.CopyFrom(new byte[40]);
+        UserRequest badSession = finish with { Request = finish.Request.Clone() };
+        badSession.Request.RegisterFinish.RegistrationSession = ByteString.CopyFrom(new byte[40]);
         Assert.AreEqual("register_finish.registration_session", vault.Send(badSession).Error.Field);
 
-        ClientRequest noAction = alice.LoginFinishRequest(ByteString.Empty, new byte[32], LoginAction.Unspecified);
+        UserRequest noAction = alice.LoginFinishRequest(ByteString.Empty, new byte[32], LoginAction.Unspecified);
         Assert.AreEqual("login_finish.action", vault.Send(noAction).Error.Field);
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, vault.Send(finish).ResultCase, "the untampered upload still works");
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, vault.Send(finish).ResultCase, "the untampered upload still works");
     }
 
     [TestMethod]
     public void An_overlong_user_id_is_too_large()
     {
         var vault = new TestVault(50);
-        ClientResponse response = vault.Send(new ClientRequest { Status = new StatusQuery { UserId = ByteString.CopyFrom(new byte[VaultPolicy.Default.MaxUserIdBytes + 1]) } });
+        ClientResponse response = vault.SendRaw(new ClientRequest
+        {
+            UserId = ByteString.CopyFrom(new byte[VaultPolicy.Default.MaxUserIdBytes + 1]),
+            EncapsulatedKey = ByteString.CopyFrom(new byte[65]),
+            SealedRequest = ByteString.CopyFrom(new byte[32]),
+        });
         Assert.AreEqual(ErrorCode.TooLarge, response.Error.Code);
+        Assert.AreEqual(ClientRequest.UserIdField, response.Error.Field);
     }
 
     [TestMethod]

@@ -26,6 +26,10 @@ internal sealed class CountingHsmServices(IHsmServices inner) : IHsmServices
 
     public byte[] AkeDiffieHellman(ReadOnlySpan<byte> peerPoint) => inner.AkeDiffieHellman(peerPoint);
 
+    public byte[] ChannelPublicKey => inner.ChannelPublicKey;
+
+    public byte[] ChannelDiffieHellman(ReadOnlySpan<byte> peerPoint) => inner.ChannelDiffieHellman(peerPoint);
+
     public byte[] ReadNvram() => inner.ReadNvram();
 
     public void WriteNvram(ReadOnlySpan<byte> content)

@@ -84,11 +84,11 @@ public sealed class GroupCommitTests
         var users = Enumerable.Range(0, 24).Select(i => new TestUser(vault, $"u{i}", (ulong)i)).ToList();
         var starts = users.Select(u => (User: u, Request: u.RegisterStartRequest("pw", out var state), State: state)).ToList();
         BatchResult started = vault.Submit(starts.Select(s => vault.OperationFor(s.Request)));
-        vault.Submit(starts.Select((s, i) => vault.OperationFor(s.User.RegisterFinishRequest(s.State, started.Results[i].Client.RegisterStarted, Blob))));
+        vault.Submit(starts.Select((s, i) => vault.OperationFor(s.User.RegisterFinishRequest(s.State, vault.Open(started.Results[i]).RegisterStarted, Blob))));
 
         // With a limit of one, a wrong guess and a failed KE3 remove the record: removals in a batch.
         BatchResult logins = vault.Submit(users.Where((_, i) => i % 2 == 0).Select(u => vault.OperationFor(u.LoginStartRequest("wrong", out _))));
-        vault.Submit(users.Where((_, i) => i % 2 == 0).Select((u, i) => vault.OperationFor(u.LoginFinishRequest(logins.Results[i].Client.LoginStarted.LoginSession, new byte[32]))));
+        vault.Submit(users.Where((_, i) => i % 2 == 0).Select((u, i) => vault.OperationFor(u.LoginFinishRequest(vault.Open(logins.Results[i]).LoginStarted.LoginSession, new byte[32]))));
 
         Assert.IsTrue(users.Where((_, i) => i % 2 == 0).All(u => u.Status().Error?.Code == ErrorCode.NotRegistered));
         Assert.IsTrue(users.Where((_, i) => i % 2 == 1).All(u => u.AttemptsLeft() == 1));

@@ -1,6 +1,7 @@
 using Google.Protobuf;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol.V1;
+using HsmVault.Testing;
 
 namespace HsmVault.Enclave.Tests.Vault;
 
@@ -78,12 +79,12 @@ public sealed class HostileHostTests
     public void A_replayed_ke3_gets_nothing_after_the_login_it_belonged_to()
     {
         var (vault, alice) = Registered(23);
-        ClientResponse started = vault.Send(alice.LoginStartRequest("right", out ClientLoginState state));
+        VaultResponse started = vault.Send(alice.LoginStartRequest("right", out ClientLoginState state));
         LoginResult local = alice.TryFinishLocally(state, started.LoginStarted)!;
-        ClientRequest finish = alice.LoginFinishRequest(started.LoginStarted.LoginSession, local.KE3);
+        UserRequest finish = alice.LoginFinishRequest(started.LoginStarted.LoginSession, local.KE3);
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Recovered, vault.Send(finish).ResultCase);
-        ClientResponse replay = vault.Send(finish);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Recovered, vault.Send(finish).ResultCase);
+        VaultResponse replay = vault.Send(finish);
         Assert.AreEqual(ErrorCode.Stale, replay.Error.Code);
         Assert.AreEqual("login_finish.login_session", replay.Error.Field);
     }
@@ -92,11 +93,11 @@ public sealed class HostileHostTests
     public void A_login_session_is_stale_once_another_login_has_started()
     {
         var (vault, alice) = Registered(24);
-        ClientResponse first = vault.Send(alice.LoginStartRequest("right", out ClientLoginState state));
+        VaultResponse first = vault.Send(alice.LoginStartRequest("right", out ClientLoginState state));
         LoginResult local = alice.TryFinishLocally(state, first.LoginStarted)!;
         vault.Send(alice.LoginStartRequest("wrong", out _));
 
-        ClientResponse late = vault.Send(alice.LoginFinishRequest(first.LoginStarted.LoginSession, local.KE3));
+        VaultResponse late = vault.Send(alice.LoginFinishRequest(first.LoginStarted.LoginSession, local.KE3));
         Assert.AreEqual(ErrorCode.Stale, late.Error.Code);
         Assert.AreEqual(8u, alice.AttemptsLeft(), "two login starts, two guesses, no reset");
     }
@@ -105,10 +106,10 @@ public sealed class HostileHostTests
     public void A_login_session_replayed_with_the_old_record_is_refused()
     {
         var (vault, alice) = Registered(25);
-        ClientResponse started = vault.Send(alice.LoginStartRequest("right", out ClientLoginState state));
+        VaultResponse started = vault.Send(alice.LoginStartRequest("right", out ClientLoginState state));
         RecordWitness atLogin = vault.WitnessFor(alice.UserId);
         LoginResult local = alice.TryFinishLocally(state, started.LoginStarted)!;
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Recovered, vault.Send(alice.LoginFinishRequest(started.LoginStarted.LoginSession, local.KE3)).ResultCase);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Recovered, vault.Send(alice.LoginFinishRequest(started.LoginStarted.LoginSession, local.KE3)).ResultCase);
 
         // The host replays the finish together with the record as it was when the session was made.
         Operation replay = vault.OperationFor(alice.LoginFinishRequest(started.LoginStarted.LoginSession, local.KE3));
@@ -122,9 +123,9 @@ public sealed class HostileHostTests
         var (vault, alice) = Registered(26);
         var bob = new TestUser(vault, "bob");
         bob.Register("bobs", Blob);
-        ClientResponse bobStarted = vault.Send(bob.LoginStartRequest("bobs", out _));
+        VaultResponse bobStarted = vault.Send(bob.LoginStartRequest("bobs", out _));
 
-        ClientResponse crossed = vault.Send(alice.LoginFinishRequest(bobStarted.LoginStarted.LoginSession, new byte[32]));
+        VaultResponse crossed = vault.Send(alice.LoginFinishRequest(bobStarted.LoginStarted.LoginSession, new byte[32]));
         Assert.AreEqual(ErrorCode.BadRequest, crossed.Error.Code);
         Assert.AreEqual("login_finish.login_session", crossed.Error.Field);
     }
@@ -237,13 +238,13 @@ public sealed class HostileHostTests
     {
         var vault = new TestVault(33);
         var alice = new TestUser(vault, "alice");
-        ClientResponse started = vault.Send(alice.RegisterStartRequest("right", out var state));
-        ClientRequest upload = alice.RegisterFinishRequest(state, started.RegisterStarted, Blob);
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, vault.Send(upload).ResultCase);
+        VaultResponse started = vault.Send(alice.RegisterStartRequest("right", out var state));
+        UserRequest upload = alice.RegisterFinishRequest(state, started.RegisterStarted, Blob);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, vault.Send(upload).ResultCase);
 
         // Replayed while the record lives: it would reset the counter.
         alice.Recover("wrong", out _);
-        ClientResponse replayed = vault.Send(upload);
+        VaultResponse replayed = vault.Send(upload);
         Assert.AreEqual(ErrorCode.Stale, replayed.Error.Code);
         Assert.AreEqual(9u, alice.AttemptsLeft());
 
@@ -264,8 +265,8 @@ public sealed class HostileHostTests
         var vault = new TestVault(34);
         var alice = new TestUser(vault, "alice");
         alice.Register("right", Blob);
-        ClientResponse started = vault.Send(alice.RegisterStartRequest("next", out var state));
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Deleted, alice.Login("right", LoginAction.Delete, out _).ResultCase);
+        VaultResponse started = vault.Send(alice.RegisterStartRequest("next", out var state));
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Deleted, alice.Login("right", LoginAction.Delete, out _).ResultCase);
 
         Assert.AreEqual(ErrorCode.Stale, vault.Send(alice.RegisterFinishRequest(state, started.RegisterStarted, Blob)).Error.Code);
         alice.Register("again", Blob);

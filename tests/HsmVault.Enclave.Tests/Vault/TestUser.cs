@@ -3,6 +3,7 @@ using Google.Protobuf;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol;
 using HsmVault.Protocol.V1;
+using HsmVault.Testing;
 
 namespace HsmVault.Enclave.Tests.Vault;
 
@@ -11,7 +12,6 @@ internal sealed class TestUser
 {
     private readonly TestVault _vault;
     private readonly OpaqueClient _client;
-    private ulong _requestId;
 
     public TestUser(TestVault vault, string name, ulong seed = 1)
     {
@@ -25,45 +25,40 @@ internal sealed class TestUser
 
     public ByteString UserId { get; }
 
-    public ClientRequest RegisterStartRequest(string password, out ClientRegistrationState state) => new()
+    public UserRequest RegisterStartRequest(string password, out ClientRegistrationState state) => new(UserId, new VaultRequest
     {
-        RequestId = ++_requestId,
         RegisterStart = new RegisterStart
         {
-            UserId = UserId,
             RegistrationRequest = ByteString.CopyFrom(_client.CreateRegistrationRequest(Encoding.UTF8.GetBytes(password), out state)),
         },
-    };
+    });
 
-    public ClientRequest RegisterFinishRequest(ClientRegistrationState state, RegisterStarted started, byte[] blob)
+    public UserRequest RegisterFinishRequest(ClientRegistrationState state, RegisterStarted started, byte[] blob)
     {
         RegistrationResult result = _client.FinalizeRegistration(state, started.RegistrationResponse.Span, _vault.Hsm.AkePublicKey, UserId.Span);
-        return new ClientRequest
+        return new UserRequest(UserId, new VaultRequest
         {
-            RequestId = ++_requestId,
             RegisterFinish = new RegisterFinish
             {
-                UserId = UserId,
                 RegistrationSession = started.RegistrationSession,
                 RegistrationRecord = ByteString.CopyFrom(result.Record),
                 EncryptedKeyBlob = ByteString.CopyFrom(blob),
             },
-        };
+        });
     }
 
     public void Register(string password, byte[] blob)
     {
-        ClientResponse started = _vault.Send(RegisterStartRequest(password, out ClientRegistrationState state));
-        Assert.AreEqual(ClientResponse.ResultOneofCase.RegisterStarted, started.ResultCase, started.ToString());
-        ClientResponse finished = _vault.Send(RegisterFinishRequest(state, started.RegisterStarted, blob));
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, finished.ResultCase, finished.ToString());
+        VaultResponse started = _vault.Send(RegisterStartRequest(password, out ClientRegistrationState state));
+        Assert.AreEqual(VaultResponse.ResultOneofCase.RegisterStarted, started.ResultCase, started.ToString());
+        VaultResponse finished = _vault.Send(RegisterFinishRequest(state, started.RegisterStarted, blob));
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, finished.ResultCase, finished.ToString());
     }
 
-    public ClientRequest LoginStartRequest(string password, out ClientLoginState state) => new()
+    public UserRequest LoginStartRequest(string password, out ClientLoginState state) => new(UserId, new VaultRequest
     {
-        RequestId = ++_requestId,
-        LoginStart = new LoginStart { UserId = UserId, Ke1 = ByteString.CopyFrom(_client.GenerateKE1(Encoding.UTF8.GetBytes(password), out state)) },
-    };
+        LoginStart = new LoginStart { Ke1 = ByteString.CopyFrom(_client.GenerateKE1(Encoding.UTF8.GetBytes(password), out state)) },
+    });
 
     /// <summary>Runs KE3 on the client; null when the client itself detects a wrong password.</summary>
     public LoginResult? TryFinishLocally(ClientLoginState state, LoginStarted started)
@@ -78,23 +73,22 @@ internal sealed class TestUser
         }
     }
 
-    public ClientRequest LoginFinishRequest(ByteString loginSession, byte[] ke3, LoginAction action = LoginAction.Recover) => new()
+    public UserRequest LoginFinishRequest(ByteString loginSession, byte[] ke3, LoginAction action = LoginAction.Recover) => new(UserId, new VaultRequest
     {
-        RequestId = ++_requestId,
-        LoginFinish = new LoginFinish { UserId = UserId, LoginSession = loginSession, Ke3 = ByteString.CopyFrom(ke3), Action = action },
-    };
+        LoginFinish = new LoginFinish { LoginSession = loginSession, Ke3 = ByteString.CopyFrom(ke3), Action = action },
+    });
 
-    public ClientRequest StatusRequest() => new() { RequestId = ++_requestId, Status = new StatusQuery { UserId = UserId } };
+    public UserRequest StatusRequest() => new(UserId, new VaultRequest { Status = new StatusQuery() });
 
     /// <summary>
     /// A whole login. With a wrong password the client cannot build KE3, so it sends 32 random-looking
     /// bytes instead, as an attacker would; the guess was already counted at login start.
     /// </summary>
-    public ClientResponse Login(string password, LoginAction action, out byte[]? sessionKey)
+    public VaultResponse Login(string password, LoginAction action, out byte[]? sessionKey)
     {
         sessionKey = null;
-        ClientResponse started = _vault.Send(LoginStartRequest(password, out ClientLoginState state));
-        if (started.ResultCase != ClientResponse.ResultOneofCase.LoginStarted)
+        VaultResponse started = _vault.Send(LoginStartRequest(password, out ClientLoginState state));
+        if (started.ResultCase != VaultResponse.ResultOneofCase.LoginStarted)
         {
             return started;
         }
@@ -106,10 +100,10 @@ internal sealed class TestUser
     }
 
     /// <summary>Recovers the blob; null (with the response) when the vault refuses.</summary>
-    public byte[]? Recover(string password, out ClientResponse response)
+    public byte[]? Recover(string password, out VaultResponse response)
     {
         response = Login(password, LoginAction.Recover, out byte[]? sessionKey);
-        if (response.ResultCase != ClientResponse.ResultOneofCase.Recovered || sessionKey is null)
+        if (response.ResultCase != VaultResponse.ResultOneofCase.Recovered || sessionKey is null)
         {
             return null;
         }
@@ -118,11 +112,11 @@ internal sealed class TestUser
         return blob;
     }
 
-    public ClientResponse Status() => _vault.Send(StatusRequest());
+    public VaultResponse Status() => _vault.Send(StatusRequest());
 
     public uint AttemptsLeft()
     {
-        ClientResponse status = Status();
-        return status.ResultCase == ClientResponse.ResultOneofCase.Status ? status.Status.AttemptsLeft : 0;
+        VaultResponse status = Status();
+        return status.ResultCase == VaultResponse.ResultOneofCase.Status ? status.Status.AttemptsLeft : 0;
     }
 }

@@ -21,7 +21,8 @@ internal sealed class TestVault
         IHsmServices inner = nvram is null ? new InMemoryHsmServices(seed) : new InMemoryHsmServices(seed, nvram);
         Hsm = wrap is null ? inner : wrap(inner);
         Enclave = new VaultEnclave(Hsm, policy ?? VaultPolicy.Default);
-        _host = new InMemoryVaultHost(Exchange);
+        // Seeded client randomness too, so the same seed gives the same sealed requests and answers.
+        _host = new InMemoryVaultHost(Exchange, new SeededRandomSource(seed ^ 0x5EA1ED));
     }
 
     public IHsmServices Hsm { get; }
@@ -35,14 +36,28 @@ internal sealed class TestVault
 
     public RecordWitness WitnessFor(ByteString userId) => _host.WitnessFor(userId);
 
+    /// <summary>Seals the request as a client would and wraps it; <see cref="Open"/> reads the answer.</summary>
+    public Operation OperationFor(UserRequest request) => _host.OperationFor(request);
+
+    /// <summary>Wraps a wire request as it is, for tests that play a hostile host.</summary>
     public Operation OperationFor(ClientRequest request) => _host.OperationFor(request);
+
+    /// <inheritdoc cref="InMemoryVaultHost.Open"/>
+    public VaultResponse Open(OperationResult result) => _host.Open(result);
+
+    /// <inheritdoc cref="InMemoryVaultHost.Seal"/>
+    public SealedRequest Seal(UserRequest request) => _host.Seal(request);
+
+    public byte[] ChannelPublicKey => _host.ChannelPublicKey;
 
     /// <inheritdoc cref="InMemoryVaultHost.Submit"/>
     public BatchResult Submit(IEnumerable<Operation> operations) => _host.Submit(operations);
 
     public OperationResult SubmitOne(Operation operation) => _host.SubmitOne(operation);
 
-    public ClientResponse Send(ClientRequest request) => _host.Send(request);
+    public VaultResponse Send(UserRequest request) => _host.Send(request);
+
+    public ClientResponse SendRaw(ClientRequest request) => _host.SendRaw(request);
 
     public StateReport State() => _host.State();
 

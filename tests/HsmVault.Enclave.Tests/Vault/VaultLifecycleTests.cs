@@ -30,7 +30,7 @@ public sealed class VaultLifecycleTests
 
         for (uint expectedLeft = 9; expectedLeft >= 5; expectedLeft--)
         {
-            Assert.IsNull(alice.Recover("wrong", out ClientResponse response));
+            Assert.IsNull(alice.Recover("wrong", out VaultResponse response));
             Assert.AreEqual(ErrorCode.AuthFailed, response.Error.Code);
             Assert.AreEqual(expectedLeft, response.Error.AttemptsLeft);
             Assert.AreEqual(expectedLeft, alice.AttemptsLeft());
@@ -45,8 +45,8 @@ public sealed class VaultLifecycleTests
         alice.Register("right", Blob);
         for (int i = 0; i < 3; i++)
         {
-            ClientResponse started = vault.Send(alice.LoginStartRequest("wrong", out _));
-            Assert.AreEqual(ClientResponse.ResultOneofCase.LoginStarted, started.ResultCase);
+            VaultResponse started = vault.Send(alice.LoginStartRequest("wrong", out _));
+            Assert.AreEqual(VaultResponse.ResultOneofCase.LoginStarted, started.ResultCase);
         }
 
         Assert.AreEqual(7u, alice.AttemptsLeft());
@@ -92,12 +92,12 @@ public sealed class VaultLifecycleTests
         alice.Register("right", Blob);
         for (int i = 0; i < 10; i++)
         {
-            Assert.IsNull(alice.Recover("wrong", out ClientResponse response));
+            Assert.IsNull(alice.Recover("wrong", out VaultResponse response));
             Assert.AreEqual(ErrorCode.AuthFailed, response.Error.Code);
             Assert.AreEqual((uint)(9 - i), response.Error.AttemptsLeft);
         }
 
-        Assert.IsNull(alice.Recover("right", out ClientResponse after), "the right password no longer helps");
+        Assert.IsNull(alice.Recover("right", out VaultResponse after), "the right password no longer helps");
         Assert.AreEqual(ErrorCode.AuthFailed, after.Error.Code);
         Assert.AreEqual(0u, after.Error.AttemptsLeft);
         SealedRecord left = vault.WitnessFor(alice.UserId).Record;
@@ -116,19 +116,19 @@ public sealed class VaultLifecycleTests
             alice.Recover("wrong", out _);
         }
 
-        ClientResponse aliceStatus = alice.Status();
-        ClientResponse nobodyStatus = nobody.Status();
+        VaultResponse aliceStatus = alice.Status();
+        VaultResponse nobodyStatus = nobody.Status();
         Assert.AreEqual(ErrorCode.NotRegistered, aliceStatus.Error.Code);
         Assert.AreEqual(nobodyStatus.Error, aliceStatus.Error);
 
-        ClientResponse aliceStart = vault.Send(alice.LoginStartRequest("right", out _));
-        ClientResponse nobodyStart = vault.Send(nobody.LoginStartRequest("right", out _));
-        Assert.AreEqual(ClientResponse.ResultOneofCase.LoginStarted, aliceStart.ResultCase);
+        VaultResponse aliceStart = vault.Send(alice.LoginStartRequest("right", out _));
+        VaultResponse nobodyStart = vault.Send(nobody.LoginStartRequest("right", out _));
+        Assert.AreEqual(VaultResponse.ResultOneofCase.LoginStarted, aliceStart.ResultCase);
         Assert.AreEqual(nobodyStart.LoginStarted.Ke2.Length, aliceStart.LoginStarted.Ke2.Length);
         Assert.AreEqual(nobodyStart.LoginStarted.LoginSession.Length, aliceStart.LoginStarted.LoginSession.Length);
 
-        ClientResponse aliceFinish = vault.Send(alice.LoginFinishRequest(aliceStart.LoginStarted.LoginSession, new byte[32]));
-        ClientResponse nobodyFinish = vault.Send(nobody.LoginFinishRequest(nobodyStart.LoginStarted.LoginSession, new byte[32]));
+        VaultResponse aliceFinish = vault.Send(alice.LoginFinishRequest(aliceStart.LoginStarted.LoginSession, new byte[32]));
+        VaultResponse nobodyFinish = vault.Send(nobody.LoginFinishRequest(nobodyStart.LoginStarted.LoginSession, new byte[32]));
         Assert.AreEqual(nobodyFinish.Error, aliceFinish.Error);
     }
 
@@ -140,9 +140,9 @@ public sealed class VaultLifecycleTests
         alice.Register("right", Blob);
         var nobody = new TestUser(vault, "nobody");
 
-        ClientResponse real = vault.Send(alice.LoginStartRequest("x", out _));
-        ClientResponse fake1 = vault.Send(nobody.LoginStartRequest("x", out _));
-        ClientResponse fake2 = vault.Send(nobody.LoginStartRequest("y", out _));
+        VaultResponse real = vault.Send(alice.LoginStartRequest("x", out _));
+        VaultResponse fake1 = vault.Send(nobody.LoginStartRequest("x", out _));
+        VaultResponse fake2 = vault.Send(nobody.LoginStartRequest("y", out _));
         Assert.AreEqual(real.LoginStarted.Ke2.Length, fake1.LoginStarted.Ke2.Length);
         Assert.AreEqual(real.LoginStarted.LoginSession.Length, fake1.LoginStarted.LoginSession.Length);
 
@@ -157,12 +157,12 @@ public sealed class VaultLifecycleTests
         var alice = new TestUser(vault, "alice");
         alice.Register("right", Blob);
 
-        ClientResponse wrong = alice.Login("wrong", LoginAction.Delete, out _);
+        VaultResponse wrong = alice.Login("wrong", LoginAction.Delete, out _);
         Assert.AreEqual(ErrorCode.AuthFailed, wrong.Error.Code);
         Assert.AreEqual(9u, alice.AttemptsLeft(), "a failed delete is just a failed guess");
 
-        ClientResponse deleted = alice.Login("right", LoginAction.Delete, out _);
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Deleted, deleted.ResultCase);
+        VaultResponse deleted = alice.Login("right", LoginAction.Delete, out _);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Deleted, deleted.ResultCase);
         Assert.AreEqual(ErrorCode.NotRegistered, alice.Status().Error.Code);
         Assert.IsNull(alice.Recover("right", out _));
     }
@@ -240,7 +240,7 @@ public sealed class VaultLifecycleTests
 
         var batch = new Batch();
         batch.Operations.Add(vault.OperationFor(alice.StatusRequest()));
-        ClientResponse status = restarted.Handle(new EnclaveRequest { Batch = batch }).Batch.Results[0].Client;
+        VaultResponse status = vault.Open(restarted.Handle(new EnclaveRequest { Batch = batch }).Batch.Results[0]);
         Assert.AreEqual(9u, status.Status.AttemptsLeft, "the restarted enclave accepts the host's proofs against the same root");
     }
 

@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol;
 using HsmVault.Protocol.V1;
+using HsmVault.Testing;
 
 namespace HsmVault.Enclave.Tests.Vault;
 
@@ -73,14 +74,14 @@ internal sealed class VaultSimulation
         }
 
         BatchResult starts = _vault.Submit(pending.Select(p => _vault.OperationFor(p.Request)));
-        var finishes = new List<(Pending Pending, ClientRequest Request, byte[]? SessionKey)>();
+        var finishes = new List<(Pending Pending, UserRequest Request, byte[]? SessionKey)>();
         for (int i = 0; i < pending.Count; i++)
         {
             Operations++;
             Pending p = pending[i];
             OperationResult result = starts.Results[i];
             Assert.AreEqual(OperationOutcome.OutcomeOk, result.Outcome, result.Detail);
-            ClientResponse response = result.Client;
+            VaultResponse response = _vault.Open(result);
             switch (p.Kind)
             {
                 case Kind.Status:
@@ -112,11 +113,11 @@ internal sealed class VaultSimulation
             var (p, _, sessionKey) = finishes[i];
             OperationResult result = finished.Results[i];
             Assert.AreEqual(OperationOutcome.OutcomeOk, result.Outcome, result.Detail);
-            CheckFinish(p, result.Client, sessionKey);
+            CheckFinish(p, _vault.Open(result), sessionKey);
         }
     }
 
-    private void CheckStatus(TestUser user, ClientResponse response)
+    private void CheckStatus(TestUser user, VaultResponse response)
     {
         if (_model.TryGetValue(user.Name, out ModelRecord? record) && record.Used < _limit)
         {
@@ -144,11 +145,11 @@ internal sealed class VaultSimulation
         }
     }
 
-    private void CheckFinish(Pending p, ClientResponse response, byte[]? sessionKey)
+    private void CheckFinish(Pending p, VaultResponse response, byte[]? sessionKey)
     {
         if (p.Kind == Kind.Register)
         {
-            Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, response.ResultCase);
+            Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, response.ResultCase);
             _model[p.User.Name] = new ModelRecord(p.Password, p.Blob!);
             return;
         }
@@ -158,7 +159,7 @@ internal sealed class VaultSimulation
         {
             if (p.Kind == Kind.Delete)
             {
-                Assert.AreEqual(ClientResponse.ResultOneofCase.Deleted, response.ResultCase);
+                Assert.AreEqual(VaultResponse.ResultOneofCase.Deleted, response.ResultCase);
                 _model.Remove(p.User.Name);
             }
             else
@@ -195,7 +196,7 @@ internal sealed class VaultSimulation
         Status,
     }
 
-    private sealed record Pending(TestUser User, Kind Kind, string Password, ClientRequest Request, ClientRegistrationState? RegistrationState, ClientLoginState? LoginState)
+    private sealed record Pending(TestUser User, Kind Kind, string Password, UserRequest Request, ClientRegistrationState? RegistrationState, ClientLoginState? LoginState)
     {
         public byte[]? Blob { get; init; }
     }

@@ -43,6 +43,34 @@ internal static class HsmServicesConformance
         Assert.HasCount(2, prefixesSeen, "both y parities must have been produced and checked");
     }
 
+    /// <summary>
+    /// The channel key's DH is HPKE's: the x-coordinate of sk * peer for an uncompressed peer, equal
+    /// to the software product against the published channel key; invalid points are refused.
+    /// </summary>
+    internal static void AssertChannelDiffieHellmanIsTheSharedX(IHsmServices hsm, int iterations)
+    {
+        Assert.HasCount(65, hsm.ChannelPublicKey);
+        BcPoint channelPublic = Curve.Curve.DecodePoint(hsm.ChannelPublicKey).Normalize();
+        Assert.IsTrue(channelPublic.IsValid(), "the channel key is a P-256 point");
+        for (int i = 0; i < iterations; i++)
+        {
+            BigInteger r = RandomScalar();
+            byte[] peer = Curve.G.Multiply(r).Normalize().GetEncoded(false);
+            byte[] expected = channelPublic.Multiply(r).Normalize().AffineXCoord.GetEncoded();
+            CollectionAssert.AreEqual(expected, hsm.ChannelDiffieHellman(peer), $"iteration {i}");
+        }
+
+        byte[] valid = Curve.G.Multiply(BigInteger.ValueOf(7)).Normalize().GetEncoded(false);
+        byte[] offCurve = (byte[])valid.Clone();
+        offCurve[^1] ^= 1;
+        foreach (byte[] bad in new[] { [], valid[..64], Compress(Curve.G), offCurve, new byte[65] })
+        {
+            Assert.ThrowsExactly<ArgumentException>(() => hsm.ChannelDiffieHellman(bad), $"{bad.Length} bytes");
+        }
+
+        CollectionAssert.AreNotEqual(Compress(channelPublic), hsm.AkePublicKey, "the channel key is its own key, not the AKE key");
+    }
+
     internal static void AssertDiffieHellmanHandlesTheGenerator(IHsmServices hsm)
     {
         byte[] generator = Compress(Curve.G);

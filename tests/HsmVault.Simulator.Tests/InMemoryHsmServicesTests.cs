@@ -55,6 +55,10 @@ public sealed class InMemoryHsmServicesTests
     }
 
     [TestMethod]
+    public void Channel_diffie_hellman_is_the_HPKE_shared_x_coordinate() =>
+        HsmServicesConformance.AssertChannelDiffieHellmanIsTheSharedX(new InMemoryHsmServices(10), iterations: 10);
+
+    [TestMethod]
     public void AkeDiffieHellman_returns_the_full_product_point_including_the_y_sign() =>
         HsmServicesConformance.AssertDiffieHellmanIsTheFullProduct(new InMemoryHsmServices(10), iterations: 40);
 

@@ -55,6 +55,10 @@ public sealed class Pkcs11HsmServicesTests
     public void Sign_verifies_with_the_identity_public_key() => HsmServicesConformance.AssertSignatureVerifies(Hsm);
 
     [TestMethod]
+    public void Channel_diffie_hellman_is_the_HPKE_shared_x_coordinate() =>
+        HsmServicesConformance.AssertChannelDiffieHellmanIsTheSharedX(Hsm, iterations: 10);
+
+    [TestMethod]
     public void AkeDiffieHellman_returns_the_full_product_point_including_the_y_sign() =>
         HsmServicesConformance.AssertDiffieHellmanIsTheFullProduct(Hsm, iterations: 40);
 

@@ -32,6 +32,7 @@ public sealed class Pkcs11KeyProtectionTests
         yield return [CKO.CKO_SECRET_KEY, "hsmvault-hmac-fake-record-seed"];
         yield return [CKO.CKO_PRIVATE_KEY, "hsmvault-identity-key"];
         yield return [CKO.CKO_PRIVATE_KEY, "hsmvault-ake-key"];
+        yield return [CKO.CKO_PRIVATE_KEY, "hsmvault-channel-key"];
     }
 
     [TestMethod]
@@ -117,6 +118,9 @@ public sealed class Pkcs11KeyProtectionTests
         using var inspector = new TokenInspector(Options);
         IObjectHandle identity = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, "hsmvault-identity-key");
         IObjectHandle ake = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, "hsmvault-ake-key");
+        IObjectHandle channel = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, "hsmvault-channel-key");
+        Assert.IsFalse(inspector.Read(channel, CKA.CKA_SIGN).GetValueAsBool(), "channel key cannot sign");
+        Assert.IsTrue(inspector.Read(channel, CKA.CKA_DERIVE).GetValueAsBool(), "channel key derives (ECDH) only");
         IObjectHandle recordKey = inspector.FindSingle(CKO.CKO_SECRET_KEY, "hsmvault-record-key");
         IObjectHandle logMac = inspector.FindSingle(CKO.CKO_SECRET_KEY, "hsmvault-hmac-log-mac");
         Assert.IsFalse(inspector.Read(identity, CKA.CKA_DERIVE).GetValueAsBool(), "identity key cannot derive");

@@ -18,50 +18,45 @@ internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
 {
     private static readonly OpaqueConfiguration Configuration = OpaqueConfiguration.ForTesting("HsmVault-v1"u8);
     private readonly OpaqueClient _client = new(Configuration, SystemRandomSource.Instance);
-    private ulong _requestId;
 
     public ByteString UserId { get; } = ByteString.CopyFromUtf8(name);
 
     public void Register(string password, ReadOnlySpan<byte> backupKey)
     {
         byte[] request = _client.CreateRegistrationRequest(Encoding.UTF8.GetBytes(password), out ClientRegistrationState state);
-        ClientResponse started = host.Send(new ClientRequest
+        VaultResponse started = host.Send(new UserRequest(UserId, new VaultRequest
         {
-            RequestId = ++_requestId,
-            RegisterStart = new RegisterStart { UserId = UserId, RegistrationRequest = ByteString.CopyFrom(request) },
-        });
-        Assert.AreEqual(ClientResponse.ResultOneofCase.RegisterStarted, started.ResultCase, started.ToString());
+            RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(request) },
+        }));
+        Assert.AreEqual(VaultResponse.ResultOneofCase.RegisterStarted, started.ResultCase, started.ToString());
 
         RegistrationResult result = _client.FinalizeRegistration(state, started.RegisterStarted.RegistrationResponse.Span, host.AkePublicKey, UserId.Span);
-        ClientResponse finished = host.Send(new ClientRequest
+        VaultResponse finished = host.Send(new UserRequest(UserId, new VaultRequest
         {
-            RequestId = ++_requestId,
             RegisterFinish = new RegisterFinish
             {
-                UserId = UserId,
                 RegistrationSession = started.RegisterStarted.RegistrationSession,
                 RegistrationRecord = ByteString.CopyFrom(result.Record),
                 EncryptedKeyBlob = ByteString.CopyFrom(SealBackupKey(result.ExportKey, UserId.Span, backupKey)),
             },
-        });
+        }));
         CryptographicOperations.ZeroMemory(result.ExportKey);
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, finished.ResultCase, finished.ToString());
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, finished.ResultCase, finished.ToString());
     }
 
-    public ClientRequest LoginStartRequest(string password, out ClientLoginState state) => new()
+    public UserRequest LoginStartRequest(string password, out ClientLoginState state) => new(UserId, new VaultRequest
     {
-        RequestId = ++_requestId,
-        LoginStart = new LoginStart { UserId = UserId, Ke1 = ByteString.CopyFrom(_client.GenerateKE1(Encoding.UTF8.GetBytes(password), out state)) },
-    };
+        LoginStart = new LoginStart { Ke1 = ByteString.CopyFrom(_client.GenerateKE1(Encoding.UTF8.GetBytes(password), out state)) },
+    });
 
     /// <summary>
     /// A whole login for recovery. With a wrong password the client cannot build KE3 and sends a
     /// stand-in, as an attacker would. Returns the backup key on success, else null.
     /// </summary>
-    public byte[]? Recover(string password, out ClientResponse started, out ClientResponse finished)
+    public byte[]? Recover(string password, out VaultResponse started, out VaultResponse finished)
     {
         started = host.Send(LoginStartRequest(password, out ClientLoginState state));
-        if (started.ResultCase != ClientResponse.ResultOneofCase.LoginStarted)
+        if (started.ResultCase != VaultResponse.ResultOneofCase.LoginStarted)
         {
             finished = started;
             return null;
@@ -78,12 +73,11 @@ internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
         }
 
         byte[] ke3 = local?.KE3 ?? SHA256.HashData(started.LoginStarted.Ke2.Span);
-        finished = host.Send(new ClientRequest
+        finished = host.Send(new UserRequest(UserId, new VaultRequest
         {
-            RequestId = ++_requestId,
-            LoginFinish = new LoginFinish { UserId = UserId, LoginSession = started.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(ke3), Action = LoginAction.Recover },
-        });
-        if (local is null || finished.ResultCase != ClientResponse.ResultOneofCase.Recovered)
+            LoginFinish = new LoginFinish { LoginSession = started.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(ke3), Action = LoginAction.Recover },
+        }));
+        if (local is null || finished.ResultCase != VaultResponse.ResultOneofCase.Recovered)
         {
             return null;
         }
@@ -97,7 +91,7 @@ internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
 
     public byte[]? Recover(string password) => Recover(password, out _, out _);
 
-    public ClientResponse Status() => host.Send(new ClientRequest { RequestId = ++_requestId, Status = new StatusQuery { UserId = UserId } });
+    public VaultResponse Status() => host.Send(new UserRequest(UserId, new VaultRequest { Status = new StatusQuery() }));
 
     /// <summary>The client's blob format (docs/CLIENT.md): 0x01 || nonce || AES-256-GCM(K) || tag, key HKDF(export key), AAD 0x01 || user id.</summary>
     private static byte[] SealBackupKey(byte[] exportKey, ReadOnlySpan<byte> userId, ReadOnlySpan<byte> backupKey)

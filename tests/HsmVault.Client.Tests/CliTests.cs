@@ -1,4 +1,7 @@
 using HsmVault.Cli;
+using HsmVault.Crypto.Ec;
+using HsmVault.Crypto.Hpke;
+using HsmVault.Protocol.Fleet;
 
 namespace HsmVault.Client.Tests;
 
@@ -7,7 +10,15 @@ public sealed class CliTests
 {
     private const string KeyHex = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
 
-    private static readonly string SomeFleetKey = "02" + string.Concat(Enumerable.Repeat("11", 32));
+    // A well-formed key set of a fleet that is not the one under test.
+    private static readonly string SomeFleetKey = KeySetFile(FleetKeySet.Create("some-fleet", P256HpkeKeyPair.Derive("some fleet"u8).PublicKey, P256Group.Generator).ToFileText());
+
+    private static string KeySetFile(string text)
+    {
+        string path = Path.Combine(Directory.CreateTempSubdirectory("hsmvault-cli-keys-").FullName, "fleet-keys.json");
+        File.WriteAllText(path, text);
+        return path;
+    }
 
     [TestMethod]
     [DataRow("register", "--key-file")]
@@ -52,14 +63,17 @@ public sealed class CliTests
         CliRun run = await CliRun.InvokeAsync(["status", "--user", "alice"]);
 
         Assert.AreEqual(CliExitCode.UsageOrInput, run.ExitCode);
-        StringAssert.Contains(run.Error, "--fleet-key or --fleet-key-file: required");
+        StringAssert.Contains(run.Error, "--fleet-key: required");
     }
 
     [TestMethod]
-    [DataRow("0211", "--fleet-key: fleet key: must be 33 bytes")]
-    [DataRow("not a key!", "--fleet-key: fleet key: expected 66 hex characters")]
-    public async Task Invalid_fleet_key_says_what_is_wrong(string key, string expected)
+    [DataRow("not json", "$: not valid JSON")]
+    [DataRow("{}", "format: missing")]
+    [DataRow("{\"format\":\"hsmvault-fleet-keys/v1\",\"fleet_id\":\"f\",\"keys\":[],\"extra\":1}", "extra: unknown member")]
+    [DataRow("{\"format\":\"hsmvault-fleet-keys/v1\",\"fleet_id\":\"f\",\"keys\":[{\"role\":\"channel\",\"algorithm\":\"HPKE DHKEM(P-256, HKDF-SHA256)\",\"public_key\":\"0211\"}]}", "keys[0].public_key: must be a SEC1 uncompressed")]
+    public async Task Invalid_fleet_key_file_says_which_field_is_wrong(string content, string expected)
     {
+        string key = KeySetFile(content);
         CliRun run = await CliRun.InvokeAsync(["status", "--user", "alice", "--fleet-key", key]);
 
         Assert.AreEqual(CliExitCode.UsageOrInput, run.ExitCode);
@@ -328,8 +342,8 @@ public sealed class CliTests
 
         CliRun run = await CliRun.InvokeAsync(["register", "--user", "alice", "--endpoint", $"127.0.0.1:{vault.Port}", "--fleet-key", SomeFleetKey, "--ksf", "scrypt", "--generate-key", "--password-stdin"], stdin: "pw\n");
 
-        Assert.AreEqual(CliExitCode.FleetKeyMismatch, run.ExitCode);
-        StringAssert.Contains(run.Error, "fleet key mismatch");
+        Assert.AreEqual(CliExitCode.FleetNotAuthenticated, run.ExitCode);
+        StringAssert.Contains(run.Error, "did not come from the pinned fleet");
         Assert.AreEqual(string.Empty, run.Out, "a generated key that was never stored must not be shown");
         Assert.AreEqual(0, vault.RegisterFinishCount);
     }
@@ -344,7 +358,7 @@ public sealed class CliTests
         {
             CliRun run = await CliRun.InvokeAsync(["register", "--user", "alice", "--endpoint", $"127.0.0.1:{vault.Port}", "--fleet-key", SomeFleetKey, "--ksf", "scrypt", "--generate-key", "--out", outPath, "--password-stdin"], stdin: "pw\n");
 
-            Assert.AreEqual(CliExitCode.FleetKeyMismatch, run.ExitCode);
+            Assert.AreEqual(CliExitCode.FleetNotAuthenticated, run.ExitCode);
             Assert.IsFalse(File.Exists(outPath));
         }
         finally
@@ -375,5 +389,5 @@ public sealed class CliTests
     }
 
     private static string[] Connection(FakeVault vault) =>
-        ["--user", "alice", "--endpoint", $"127.0.0.1:{vault.Port}", "--fleet-key", Convert.ToHexString(vault.PublicKey), "--ksf", "scrypt"];
+        ["--user", "alice", "--endpoint", $"127.0.0.1:{vault.Port}", "--fleet-key", KeySetFile(vault.FleetKeys.ToFileText()), "--ksf", "scrypt"];
 }

@@ -8,8 +8,11 @@ using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Google.Protobuf;
 using HsmVault.Crypto;
+using HsmVault.Crypto.Channel;
+using HsmVault.Crypto.Hpke;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol;
+using HsmVault.Protocol.Fleet;
 using HsmVault.Protocol.Framing;
 using HsmVault.Protocol.V1;
 
@@ -18,8 +21,10 @@ namespace HsmVault.Client.Tests;
 /// <summary>
 /// A test-only vault on loopback TCP speaking the real client frames, backed by the real
 /// <see cref="OpaqueServer"/> with software keys. It counts a guess at LoginStart and destroys a
-/// record at the limit, as the enclave does; <see cref="Intercept"/> lets a test answer any
-/// request itself (to inject errors) and <see cref="TamperRecovered"/> flips a bit in Recovered.
+/// record at the limit, as the enclave does, behind the same channel (a software channel key).
+/// <see cref="Intercept"/> lets the fleet answer a request itself (sealed: to inject vault errors),
+/// <see cref="HostIntercept"/> lets a hostile host answer on the wire, and
+/// <see cref="TamperRecovered"/> flips a bit in Recovered.
 /// </summary>
 internal sealed class FakeVault : IAsyncDisposable
 {
@@ -42,6 +47,8 @@ internal sealed class FakeVault : IAsyncDisposable
         _tlsCertificate = tlsCertificate;
         var ake = SoftwareAkeKey.Derive(akeSeed ?? RandomNumberGenerator.GetBytes(32));
         PublicKey = ake.PublicKey;
+        ChannelKey = P256HpkeKeyPair.Derive(RandomNumberGenerator.GetBytes(32));
+        FleetKeys = FleetKeySet.Create("fake-vault", ChannelKey.PublicKey, PublicKey);
         _opaque = new OpaqueServer(
             OpaqueConfiguration.ForTesting(Encoding.UTF8.GetBytes(Context)),
             ake,
@@ -61,7 +68,23 @@ internal sealed class FakeVault : IAsyncDisposable
 
     public int LoginStartCount;
 
-    public Func<ClientRequest, ClientResponse?>? Intercept { get; set; }
+    /// <summary>The fleet's own channel key (software here); its public half is in <see cref="FleetKeys"/>.</summary>
+    public P256HpkeKeyPair ChannelKey { get; }
+
+    /// <summary>What a client pins for this vault.</summary>
+    public FleetKeySet FleetKeys { get; }
+
+    /// <summary>Requests that reached the vault's socket, opened or not.</summary>
+    public int RequestCount;
+
+    /// <summary>Sees every request that opened (the fleet's view), before it is answered.</summary>
+    public Action<string, VaultRequest>? Opened { get; set; }
+
+    /// <summary>Lets the fleet answer a request itself (sealed, so the client trusts it): to inject vault errors.</summary>
+    public Func<string, VaultRequest, VaultResponse?>? Intercept { get; set; }
+
+    /// <summary>Lets a hostile host answer on the wire instead of the fleet: forged, replayed or clear answers.</summary>
+    public Func<ClientRequest, ClientResponse?>? HostIntercept { get; set; }
 
     public bool TamperRecovered { get; set; }
 
@@ -109,7 +132,8 @@ internal sealed class FakeVault : IAsyncDisposable
 
                 while (await _codec.ReadAsync(stream, ClientRequest.Parser, _stop.Token).ConfigureAwait(false) is { } request)
                 {
-                    ClientResponse response = Intercept?.Invoke(request) ?? Handle(request);
+                    Interlocked.Increment(ref RequestCount);
+                    ClientResponse response = HostIntercept?.Invoke(request) ?? Answer(request);
                     response.RequestId = request.RequestId;
                     await _codec.WriteAsync(stream, response, _stop.Token).ConfigureAwait(false);
                 }
@@ -120,59 +144,80 @@ internal sealed class FakeVault : IAsyncDisposable
         }
     }
 
-    private ClientResponse Handle(ClientRequest request) => request.OperationCase switch
+    /// <summary>
+    /// What the real enclave does with a request: open it under the channel key for the user it
+    /// names (a clear error when it does not open), answer it, and seal the answer to it. Public so a
+    /// hostile <see cref="HostIntercept"/> can relay to the fleet and then misuse the genuine answers.
+    /// </summary>
+    public ClientResponse Answer(ClientRequest request)
     {
-        ClientRequest.OperationOneofCase.RegisterStart => RegisterStart(request.RegisterStart),
-        ClientRequest.OperationOneofCase.RegisterFinish => RegisterFinish(request.RegisterFinish),
-        ClientRequest.OperationOneofCase.LoginStart => LoginStart(request.LoginStart),
-        ClientRequest.OperationOneofCase.LoginFinish => LoginFinish(request.LoginFinish),
-        ClientRequest.OperationOneofCase.Status => Status(request.Status),
+        if (!VaultChannel.TryOpenRequest(ChannelKey, request.UserId.Span, request.EncapsulatedKey.Span, request.SealedRequest.Span, out byte[] plaintext, out ChannelResponder? responder))
+        {
+            return new ClientResponse { Error = new Error { Code = ErrorCode.BadRequest, Field = ClientRequest.SealedRequestField, Message = "does not open" } };
+        }
+
+        using (responder!)
+        {
+            VaultRequest inner = VaultRequest.Parser.ParseFrom(plaintext);
+            Opened?.Invoke(request.UserId.ToStringUtf8(), inner);
+            VaultResponse answer = Intercept?.Invoke(request.UserId.ToStringUtf8(), inner) ?? Handle(request.UserId, inner);
+            return new ClientResponse { SealedResponse = ByteString.CopyFrom(responder!.Seal(answer.ToByteArray(), SystemRandomSource.Instance)) };
+        }
+    }
+
+    private VaultResponse Handle(ByteString userId, VaultRequest request) => request.OperationCase switch
+    {
+        VaultRequest.OperationOneofCase.RegisterStart => RegisterStart(userId, request.RegisterStart),
+        VaultRequest.OperationOneofCase.RegisterFinish => RegisterFinish(userId, request.RegisterFinish),
+        VaultRequest.OperationOneofCase.LoginStart => LoginStart(userId, request.LoginStart),
+        VaultRequest.OperationOneofCase.LoginFinish => LoginFinish(userId, request.LoginFinish),
+        VaultRequest.OperationOneofCase.Status => Status(userId),
         _ => ErrorResponse(ErrorCode.BadRequest, "operation", 0),
     };
 
-    private ClientResponse RegisterStart(RegisterStart start)
+    private VaultResponse RegisterStart(ByteString userId, RegisterStart start)
     {
-        byte[] response = _opaque.CreateRegistrationResponse(start.RegistrationRequest.Span, start.UserId.Span);
-        return new ClientResponse
+        byte[] response = _opaque.CreateRegistrationResponse(start.RegistrationRequest.Span, userId.Span);
+        return new VaultResponse
         {
             RegisterStarted = new RegisterStarted { RegistrationResponse = ByteString.CopyFrom(response), RegistrationSession = ByteString.CopyFromUtf8("session") },
         };
     }
 
-    private ClientResponse RegisterFinish(RegisterFinish finish)
+    private VaultResponse RegisterFinish(ByteString userId, RegisterFinish finish)
     {
         Interlocked.Increment(ref RegisterFinishCount);
         RegistrationRecord.Parse(finish.RegistrationRecord.Span);
-        _users[finish.UserId.ToStringUtf8()] = new StoredUser(finish.RegistrationRecord.ToByteArray(), finish.EncryptedKeyBlob.ToByteArray());
-        return new ClientResponse { Registered = new Registered() };
+        _users[userId.ToStringUtf8()] = new StoredUser(finish.RegistrationRecord.ToByteArray(), finish.EncryptedKeyBlob.ToByteArray());
+        return new VaultResponse { Registered = new Registered() };
     }
 
-    private ClientResponse LoginStart(LoginStart start)
+    private VaultResponse LoginStart(ByteString userId, LoginStart start)
     {
         Interlocked.Increment(ref LoginStartCount);
-        string user = start.UserId.ToStringUtf8();
+        string user = userId.ToStringUtf8();
         byte[] ke2;
         ServerLoginState state;
         bool fake = !_users.TryGetValue(user, out StoredUser? stored);
         if (stored is not null)
         {
             stored.AttemptsUsed++;
-            ke2 = _opaque.GenerateKE2(start.Ke1.Span, RegistrationRecord.Parse(stored.Record), start.UserId.Span, PublicKey, start.UserId.Span, out state);
+            ke2 = _opaque.GenerateKE2(start.Ke1.Span, RegistrationRecord.Parse(stored.Record), userId.Span, PublicKey, userId.Span, out state);
         }
         else
         {
-            byte[] seed = HMACSHA256.HashData(_fakeSeed, start.UserId.Span);
-            ke2 = _opaque.GenerateKE2(start.Ke1.Span, RegistrationRecord.CreateFake(seed), start.UserId.Span, PublicKey, start.UserId.Span, out state);
+            byte[] seed = HMACSHA256.HashData(_fakeSeed, userId.Span);
+            ke2 = _opaque.GenerateKE2(start.Ke1.Span, RegistrationRecord.CreateFake(seed), userId.Span, PublicKey, userId.Span, out state);
         }
 
         string session = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
         _logins[session] = new PendingLogin(user, fake, state);
-        return new ClientResponse { LoginStarted = new LoginStarted { Ke2 = ByteString.CopyFrom(ke2), LoginSession = ByteString.CopyFromUtf8(session) } };
+        return new VaultResponse { LoginStarted = new LoginStarted { Ke2 = ByteString.CopyFrom(ke2), LoginSession = ByteString.CopyFromUtf8(session) } };
     }
 
-    private ClientResponse LoginFinish(LoginFinish finish)
+    private VaultResponse LoginFinish(ByteString userId, LoginFinish finish)
     {
-        if (!_logins.TryRemove(finish.LoginSession.ToStringUtf8(), out PendingLogin? login) || login.User != finish.UserId.ToStringUtf8())
+        if (!_logins.TryRemove(finish.LoginSession.ToStringUtf8(), out PendingLogin? login) || login.User != userId.ToStringUtf8())
         {
             return ErrorResponse(ErrorCode.BadRequest, "login_finish.login_session", 0);
         }
@@ -201,25 +246,25 @@ internal sealed class FakeVault : IAsyncDisposable
         if (finish.Action == LoginAction.Delete)
         {
             _users.TryRemove(login.User, out _);
-            return new ClientResponse { Deleted = new Deleted() };
+            return new VaultResponse { Deleted = new Deleted() };
         }
 
         stored.AttemptsUsed = 0;
-        byte[] sealedBlob = RecoveredBlobCipher.Seal(sessionKey, finish.UserId.Span, stored.Blob);
+        byte[] sealedBlob = RecoveredBlobCipher.Seal(sessionKey, userId.Span, stored.Blob);
         if (TamperRecovered)
         {
             sealedBlob[0] ^= 0x01;
         }
 
-        return new ClientResponse { Recovered = new Recovered { SealedKeyBlob = ByteString.CopyFrom(sealedBlob) } };
+        return new VaultResponse { Recovered = new Recovered { SealedKeyBlob = ByteString.CopyFrom(sealedBlob) } };
     }
 
-    private ClientResponse Status(StatusQuery query) =>
-        _users.TryGetValue(query.UserId.ToStringUtf8(), out StoredUser? stored)
-            ? new ClientResponse { Status = new StatusReport { AttemptsLeft = (uint)AttemptLimit - stored.AttemptsUsed, AttemptLimit = (uint)AttemptLimit } }
+    private VaultResponse Status(ByteString userId) =>
+        _users.TryGetValue(userId.ToStringUtf8(), out StoredUser? stored)
+            ? new VaultResponse { Status = new StatusReport { AttemptsLeft = (uint)AttemptLimit - stored.AttemptsUsed, AttemptLimit = (uint)AttemptLimit } }
             : ErrorResponse(ErrorCode.NotRegistered, "status.user_id", 0);
 
-    public static ClientResponse ErrorResponse(ErrorCode code, string field, uint attemptsLeft) =>
+    public static VaultResponse ErrorResponse(ErrorCode code, string field, uint attemptsLeft) =>
         new() { Error = new Error { Code = code, Field = field, Message = code.ToString(), AttemptsLeft = attemptsLeft } };
 
     private sealed class StoredUser(byte[] record, byte[] blob)

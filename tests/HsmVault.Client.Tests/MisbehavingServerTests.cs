@@ -1,6 +1,9 @@
 using System.Net;
 using System.Net.Sockets;
+using HsmVault.Crypto.Ec;
+using HsmVault.Crypto.Hpke;
 using HsmVault.Crypto.Opaque;
+using HsmVault.Protocol.Fleet;
 using HsmVault.Protocol.Framing;
 using HsmVault.Protocol.V1;
 
@@ -9,7 +12,7 @@ namespace HsmVault.Client.Tests;
 [TestClass]
 public sealed class MisbehavingServerTests
 {
-    private static readonly FleetPublicKey AnyKey = FleetPublicKey.FromBytes([0x02, .. new byte[32]]);
+    private static readonly FleetKeySet AnyKey = FleetKeySet.Create("any", P256HpkeKeyPair.Derive("any fleet"u8).PublicKey, P256Group.Generator);
 
     [TestMethod]
     public async Task An_answer_to_another_request_id_is_a_protocol_error()
@@ -18,7 +21,7 @@ public sealed class MisbehavingServerTests
         {
             var codec = new FrameCodec();
             ClientRequest? request = await codec.ReadAsync(stream, ClientRequest.Parser);
-            await codec.WriteAsync(stream, new ClientResponse { RequestId = request!.RequestId + 1, Status = new StatusReport { AttemptsLeft = 1, AttemptLimit = 1 } });
+            await codec.WriteAsync(stream, new ClientResponse { RequestId = request!.RequestId + 1, SealedResponse = Google.Protobuf.ByteString.CopyFrom(new byte[40]) });
         });
 
         var error = Assert.IsInstanceOfType<ProtocolError>(outcome);

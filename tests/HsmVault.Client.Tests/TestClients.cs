@@ -9,7 +9,7 @@ namespace HsmVault.Client.Tests;
 internal static class TestClients
 {
     public static VaultClientOptions OptionsFor(FakeVault vault, IKeyStretchingFunction? ksf = null) =>
-        new("127.0.0.1", vault.Port, FleetPublicKey.FromBytes(vault.PublicKey))
+        new("127.0.0.1", vault.Port, vault.FleetKeys)
         {
             Ksf = ksf ?? IdentityKsf.Instance,
             ConnectTimeout = TimeSpan.FromSeconds(5),

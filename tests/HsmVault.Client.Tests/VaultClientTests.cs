@@ -131,22 +131,21 @@ public sealed class VaultClientTests
     }
 
     [TestMethod]
-    public async Task Registration_against_another_fleet_key_uploads_nothing()
+    public async Task Registration_against_another_fleet_uploads_nothing()
     {
         await using var vault = new FakeVault();
         await using var other = new FakeVault();
-        var options = OptionsFor(vault) with { FleetKey = FleetPublicKey.FromBytes(other.PublicKey) };
-        await using var client = new VaultClient(options);
+        await using var client = new VaultClient(OptionsFor(vault) with { FleetKeys = other.FleetKeys });
 
-        var mismatch = Assert.IsInstanceOfType<FleetKeyMismatch>(await client.RegisterAsync("alice", Password("pw"), Key(1)));
+        var refused = Assert.IsInstanceOfType<FleetNotAuthenticated>(await client.RegisterAsync("alice", Password("pw"), Key(1)));
 
+        StringAssert.Contains(refused.Detail, "channel key");
         Assert.AreEqual(0, vault.RegisterFinishCount);
-        Assert.AreEqual(Convert.ToHexStringLower(vault.PublicKey), mismatch.ServerKeyHex);
-        Assert.AreEqual(Convert.ToHexStringLower(other.PublicKey), mismatch.PinnedKeyHex);
+        Assert.AreEqual(1, vault.RequestCount, "nothing after the refused start");
     }
 
     [TestMethod]
-    public async Task Recovery_against_another_fleet_key_spends_no_guess()
+    public async Task Recovery_against_another_fleet_spends_no_guess()
     {
         await using var vault = new FakeVault();
         await using var other = new FakeVault();
@@ -155,52 +154,11 @@ public sealed class VaultClientTests
             await honest.RegisterAsync("alice", Password("pw"), Key(1));
         }
 
-        await using var client = new VaultClient(OptionsFor(vault) with { FleetKey = FleetPublicKey.FromBytes(other.PublicKey) });
+        await using var client = new VaultClient(OptionsFor(vault) with { FleetKeys = other.FleetKeys });
 
-        Assert.IsInstanceOfType<FleetKeyMismatch>(await client.RecoverAsync("alice", Password("pw")));
+        Assert.IsInstanceOfType<FleetNotAuthenticated>(await client.RecoverAsync("alice", Password("pw")));
         Assert.AreEqual(0, vault.LoginStartCount);
         Assert.AreEqual(0u, vault.AttemptsUsed("alice"));
-    }
-
-    [TestMethod]
-    public async Task The_fleet_key_is_probed_once_per_connection_and_again_after_a_reconnect()
-    {
-        await using var vault = new FakeVault();
-        await using (var registrar = For(vault))
-        {
-            await registrar.RegisterAsync("alice", Password("pw"), Key(1));
-        }
-
-        int probes = 0;
-        bool stall = false;
-        vault.Intercept = request =>
-        {
-            if (request.OperationCase == ClientRequest.OperationOneofCase.RegisterStart)
-            {
-                Interlocked.Increment(ref probes);
-            }
-
-            if (stall && request.OperationCase == ClientRequest.OperationOneofCase.Status)
-            {
-                // Longer than the client's request timeout: the client gives up and drops the connection.
-                Thread.Sleep(TimeSpan.FromMilliseconds(800));
-            }
-
-            return null;
-        };
-        await using var client = new VaultClient(OptionsFor(vault) with { RequestTimeout = TimeSpan.FromMilliseconds(300) });
-
-        for (int i = 0; i < 3; i++)
-        {
-            Assert.IsInstanceOfType<KeyRecovered>(await client.RecoverAsync("alice", Password("pw")));
-        }
-
-        Assert.AreEqual(1, probes, "three recoveries over one connection");
-        stall = true;
-        Assert.IsInstanceOfType<Unavailable>(await client.StatusAsync("alice"));
-        stall = false;
-        Assert.IsInstanceOfType<KeyRecovered>(await client.RecoverAsync("alice", Password("pw")));
-        Assert.AreEqual(2, probes, "the new connection is probed again");
     }
 
     [TestMethod]
@@ -209,7 +167,7 @@ public sealed class VaultClientTests
         await using var vault = new FakeVault();
         await using var client = For(vault);
         await client.RegisterAsync("alice", Password("pw"), Key(1));
-        vault.Intercept = request => request.OperationCase == ClientRequest.OperationOneofCase.LoginFinish
+        vault.Intercept = (_, request) => request.OperationCase == VaultRequest.OperationOneofCase.LoginFinish
             ? FakeVault.ErrorResponse(ErrorCode.Stale, "login_finish.login_session", 0)
             : null;
 
@@ -218,26 +176,6 @@ public sealed class VaultClientTests
 
         // With the right password a stale session is a conflict to retry, not a wrong password.
         Assert.IsInstanceOfType<Conflict>(await client.RecoverAsync("alice", Password("pw")));
-    }
-
-    [TestMethod]
-    public async Task Recovery_without_the_probe_still_never_accepts_another_fleet()
-    {
-        await using var vault = new FakeVault();
-        await using var other = new FakeVault();
-        await using (var honest = For(vault))
-        {
-            await honest.RegisterAsync("alice", Password("pw"), Key(1));
-        }
-
-        var options = OptionsFor(vault) with { FleetKey = FleetPublicKey.FromBytes(other.PublicKey), ProbeFleetKeyBeforeLogin = false };
-        await using var client = new VaultClient(options);
-
-        VaultOutcome outcome = await client.RecoverAsync("alice", Password("pw"));
-
-        // The pinned key is the OPAQUE server identity, so the envelope cannot open under it.
-        Assert.IsInstanceOfType<WrongPassword>(outcome);
-        Assert.AreEqual(1u, vault.AttemptsUsed("alice"));
     }
 
     [TestMethod]
@@ -258,7 +196,8 @@ public sealed class VaultClientTests
         silent.Start();
         try
         {
-            var options = new VaultClientOptions("127.0.0.1", ((IPEndPoint)silent.LocalEndpoint).Port, FleetPublicKey.FromBytes(Enumerable.Repeat((byte)2, 33).ToArray()))
+            await using var keys = new FakeVault();
+            var options = new VaultClientOptions("127.0.0.1", ((IPEndPoint)silent.LocalEndpoint).Port, keys.FleetKeys)
             {
                 Ksf = IdentityKsf.Instance,
                 RequestTimeout = TimeSpan.FromMilliseconds(300),
@@ -294,14 +233,12 @@ public sealed class VaultClientTests
         await client.RegisterAsync("alice", Password("pw"), Key(1));
         await client.RegisterAsync("bob", Password("pw"), Key(2));
         byte[] bobBlob = vault.StoredBlob("bob")!;
-        vault.Intercept = request =>
+        vault.Opened = (user, request) =>
         {
-            if (request.RegisterFinish is { } finish && finish.UserId.ToStringUtf8() == "alice")
+            if (request.RegisterFinish is { } finish && user == "alice")
             {
                 finish.EncryptedKeyBlob = Google.Protobuf.ByteString.CopyFrom(bobBlob);
             }
-
-            return null;
         };
         await client.RegisterAsync("alice", Password("pw"), Key(1));
 
@@ -322,7 +259,7 @@ public sealed class VaultClientTests
     public async Task Server_errors_map_to_the_outcome_a_caller_acts_on(ErrorCode code, Type expected)
     {
         await using var vault = new FakeVault();
-        vault.Intercept = _ => FakeVault.ErrorResponse(code, "some.field", 0);
+        vault.Intercept = (_, _) => FakeVault.ErrorResponse(code, "some.field", 0);
         await using var client = For(vault);
 
         VaultOutcome register = await client.RegisterAsync("alice", Password("pw"), Key(1));
@@ -358,7 +295,7 @@ public sealed class VaultClientTests
     {
         await using var vault = new FakeVault();
         await using var client = For(vault);
-        vault.Intercept = _ => new ClientResponse { Registered = new Registered() };
+        vault.Intercept = (_, _) => new VaultResponse { Registered = new Registered() };
         var error = Assert.IsInstanceOfType<ProtocolError>(await client.StatusAsync("alice"));
         StringAssert.Contains(error.Detail, "expected status");
     }
@@ -369,9 +306,9 @@ public sealed class VaultClientTests
         await using var vault = new FakeVault();
         await using var client = For(vault);
         await client.RegisterAsync("alice", Password("pw"), Key(1));
-        vault.Intercept = request => request.LoginStart is null
+        vault.Intercept = (_, request) => request.LoginStart is null
             ? null
-            : new ClientResponse { LoginStarted = new LoginStarted { Ke2 = Google.Protobuf.ByteString.CopyFrom(new byte[10]), LoginSession = Google.Protobuf.ByteString.CopyFromUtf8("s") } };
+            : new VaultResponse { LoginStarted = new LoginStarted { Ke2 = Google.Protobuf.ByteString.CopyFrom(new byte[10]), LoginSession = Google.Protobuf.ByteString.CopyFromUtf8("s") } };
 
         var error = Assert.IsInstanceOfType<ProtocolError>(await client.RecoverAsync("alice", Password("pw")));
         StringAssert.Contains(error.Detail, "ke2");

@@ -213,9 +213,10 @@ function Start-LocalVault([string] $State) {
     $sim = Start-Process -FilePath 'dotnet' -PassThru -NoNewWindow `
         -ArgumentList @($simulator, 'serve', '--listen', "unix:$socket", '--state-dir', (Join-Path $State 'hsm'), '--token-label', 'hsmvault-demo') `
         -RedirectStandardOutput (Join-Path $State 'simulator.out') -RedirectStandardError (Join-Path $State 'simulator.err')
-    $match = Wait-ForLog (Join-Path $State 'simulator.out') 'AKE key ([0-9a-f]{66})' $sim
-    $fleetKey = $match.Groups[1].Value
-    Write-Host "    fleet AKE public key (pinned by the client): $fleetKey"
+    $null = Wait-ForLog (Join-Path $State 'simulator.out') 'listening on .*fleet keys in ' $sim
+    $fleetKey = Join-Path $State 'hsm/fleet-keys.json'
+    $digest = (Select-String -Path (Join-Path $State 'simulator.out') -Pattern 'fleet-key set sha256 ([0-9a-f]{64})' | Select-Object -First 1).Matches[0].Groups[1].Value
+    Write-Host "    fleet-key set (pinned by the client): $fleetKey (sha256 $($digest.Substring(0, 16))...)"
 
     $port = Get-FreeTcpPort
     $healthPort = Get-FreeTcpPort
@@ -279,7 +280,7 @@ function Invoke-Serve {
     $vault = Start-LocalVault $state
     Write-Host ''
     Write-Host "HsmVault is serving on 127.0.0.1:$($vault.Port) (health: http://127.0.0.1:$($vault.HealthPort)/health). Try:"
-    Write-Host "  dotnet $(Join-Path (Get-ArtifactsBin) 'HsmVault.Cli/release/hsmvault.dll') register --endpoint 127.0.0.1:$($vault.Port) --fleet-key $($vault.FleetKey) --user alice --generate-key"
+    Write-Host "  dotnet $(Join-Path (Get-ArtifactsBin) 'HsmVault.Cli/release/hsmvault.dll') register --endpoint 127.0.0.1:$($vault.Port) --fleet-key '$($vault.FleetKey)' --user alice --generate-key"
     Write-Host 'Press Ctrl+C to stop.'
     try {
         while (-not $vault.Host.HasExited -and -not $vault.Simulator.HasExited) { Start-Sleep -Seconds 1 }

@@ -6,6 +6,7 @@ using HsmVault.Crypto.Opaque;
 using HsmVault.Enclave;
 using HsmVault.Protocol;
 using HsmVault.Protocol.V1;
+using HsmVault.Testing;
 using HsmVault.Simulator;
 using HsmVault.Simulator.Pkcs11;
 
@@ -109,34 +110,32 @@ public static class EnclaveBench
         while (done < logins)
         {
             var states = new ClientLoginState[users.Length];
-            var starts = new ClientRequest[users.Length];
+            var starts = new UserRequest[users.Length];
             long c0 = Stopwatch.GetTimestamp();
             for (int i = 0; i < users.Length; i++)
             {
-                starts[i] = new ClientRequest { LoginStart = new LoginStart { UserId = users[i].Id, Ke1 = ByteString.CopyFrom(client.GenerateKE1(users[i].Password, out states[i])) } };
+                starts[i] = new UserRequest(users[i].Id, new VaultRequest { LoginStart = new LoginStart { Ke1 = ByteString.CopyFrom(client.GenerateKE1(users[i].Password, out states[i])) } });
             }
 
             clientTime += Stopwatch.GetElapsedTime(c0);
-            IReadOnlyList<ClientResponse> ke2s = vault.Host.SendBatch(starts);
+            IReadOnlyList<VaultResponse> ke2s = vault.Host.SendBatch(starts);
 
-            var finishes = new ClientRequest[users.Length];
+            var finishes = new UserRequest[users.Length];
             var sessionKeys = new byte[users.Length][];
             c0 = Stopwatch.GetTimestamp();
             for (int i = 0; i < users.Length; i++)
             {
                 LoginResult result = client.GenerateKE3(states[i], ke2s[i].LoginStarted.Ke2.Span, vault.Host.AkePublicKey, users[i].Id.Span);
                 sessionKeys[i] = result.SessionKey;
-                finishes[i] = new ClientRequest
-                {
-                    LoginFinish = new LoginFinish { UserId = users[i].Id, LoginSession = ke2s[i].LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover },
-                };
+                finishes[i] = new UserRequest(users[i].Id, new VaultRequest { LoginFinish = new LoginFinish { LoginSession = ke2s[i].LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover },
+                });
             }
 
             clientTime += Stopwatch.GetElapsedTime(c0);
-            IReadOnlyList<ClientResponse> recovered = vault.Host.SendBatch(finishes);
+            IReadOnlyList<VaultResponse> recovered = vault.Host.SendBatch(finishes);
             for (int i = 0; i < users.Length; i++)
             {
-                if (recovered[i].ResultCase != ClientResponse.ResultOneofCase.Recovered
+                if (recovered[i].ResultCase != VaultResponse.ResultOneofCase.Recovered
                     || !RecoveredBlobCipher.TryOpen(sessionKeys[i], users[i].Id.Span, recovered[i].Recovered.SealedKeyBlob.Span, out _))
                 {
                     throw new InvalidOperationException($"login of {users[i].Id.ToStringUtf8()} did not recover: {recovered[i]}");
@@ -193,16 +192,16 @@ public static class EnclaveBench
                 proofBytes = 0;
                 foreach (BenchUser probe in probes)
                 {
-                    ClientRequest start = new() { LoginStart = new LoginStart { UserId = probe.Id, Ke1 = ByteString.CopyFrom(client.GenerateKE1(probe.Password, out ClientLoginState state)) } };
+                    UserRequest start = new(probe.Id, new VaultRequest { LoginStart = new LoginStart { Ke1 = ByteString.CopyFrom(client.GenerateKE1(probe.Password, out ClientLoginState state)) } });
                     vault.EnclaveTime = TimeSpan.Zero;
                     vault.GcPauseTime = TimeSpan.Zero;
-                    ClientResponse ke2 = vault.Host.SendBatch([start])[0];
+                    VaultResponse ke2 = vault.Host.SendBatch([start])[0];
                     siblings += vault.Host.LastProofSiblings / (double)probes.Length;
                     proofBytes += vault.Host.LastProofBytes / (double)probes.Length;
                     LoginResult result = client.GenerateKE3(state, ke2.LoginStarted.Ke2.Span, vault.Host.AkePublicKey, probe.Id.Span);
-                    ClientResponse done = vault.Host.SendBatch(
-                        [new ClientRequest { LoginFinish = new LoginFinish { UserId = probe.Id, LoginSession = ke2.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover } }])[0];
-                    if (done.ResultCase != ClientResponse.ResultOneofCase.Recovered)
+                    VaultResponse done = vault.Host.SendBatch(
+                        [new UserRequest(probe.Id, new VaultRequest { LoginFinish = new LoginFinish { LoginSession = ke2.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(result.KE3), Action = LoginAction.Recover } })])[0];
+                    if (done.ResultCase != VaultResponse.ResultOneofCase.Recovered)
                     {
                         throw new InvalidOperationException($"probe recovery failed: {done}");
                     }
@@ -229,31 +228,29 @@ public static class EnclaveBench
     {
         var users = new BenchUser[count];
         var states = new ClientRegistrationState[count];
-        var starts = new ClientRequest[count];
+        var starts = new UserRequest[count];
         for (int i = 0; i < count; i++)
         {
             users[i] = new BenchUser(ByteString.CopyFromUtf8(prefix + i.ToString(CultureInfo.InvariantCulture)), System.Text.Encoding.UTF8.GetBytes($"password {i}"));
-            starts[i] = new ClientRequest { RegisterStart = new RegisterStart { UserId = users[i].Id, RegistrationRequest = ByteString.CopyFrom(client.CreateRegistrationRequest(users[i].Password, out states[i])) } };
+            starts[i] = new UserRequest(users[i].Id, new VaultRequest { RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(client.CreateRegistrationRequest(users[i].Password, out states[i])) } });
         }
 
         foreach (int offset in Enumerable.Range(0, (count + 63) / 64).Select(b => b * 64))
         {
             int n = Math.Min(64, count - offset);
-            IReadOnlyList<ClientResponse> started = vault.Host.SendBatch(starts[offset..(offset + n)]);
-            var finishes = new ClientRequest[n];
+            IReadOnlyList<VaultResponse> started = vault.Host.SendBatch(starts[offset..(offset + n)]);
+            var finishes = new UserRequest[n];
             for (int i = 0; i < n; i++)
             {
                 BenchUser user = users[offset + i];
                 RegistrationResult result = client.FinalizeRegistration(states[offset + i], started[i].RegisterStarted.RegistrationResponse.Span, vault.Host.AkePublicKey, user.Id.Span);
-                finishes[i] = new ClientRequest
-                {
-                    RegisterFinish = new RegisterFinish { UserId = user.Id, RegistrationSession = started[i].RegisterStarted.RegistrationSession, RegistrationRecord = ByteString.CopyFrom(result.Record), EncryptedKeyBlob = ByteString.CopyFrom(new byte[61]) },
-                };
+                finishes[i] = new UserRequest(user.Id, new VaultRequest { RegisterFinish = new RegisterFinish { RegistrationSession = started[i].RegisterStarted.RegistrationSession, RegistrationRecord = ByteString.CopyFrom(result.Record), EncryptedKeyBlob = ByteString.CopyFrom(new byte[61]) },
+                });
             }
 
-            foreach (ClientResponse response in vault.Host.SendBatch(finishes))
+            foreach (VaultResponse response in vault.Host.SendBatch(finishes))
             {
-                if (response.ResultCase != ClientResponse.ResultOneofCase.Registered)
+                if (response.ResultCase != VaultResponse.ResultOneofCase.Registered)
                 {
                     throw new InvalidOperationException($"registration failed: {response}");
                 }
@@ -276,7 +273,7 @@ public static class EnclaveBench
         {
             byte[] request = client.CreateRegistrationRequest("filler"u8, out ClientRegistrationState state);
             ByteString id = ByteString.CopyFromUtf8("filler-template");
-            ClientResponse started = vault.Host.SendBatch([new ClientRequest { RegisterStart = new RegisterStart { UserId = id, RegistrationRequest = ByteString.CopyFrom(request) } }])[0];
+            VaultResponse started = vault.Host.SendBatch([new UserRequest(id, new VaultRequest { RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(request) } })])[0];
             RegistrationResult result = client.FinalizeRegistration(state, started.RegisterStarted.RegistrationResponse.Span, vault.Host.AkePublicKey, id.Span);
             return new Filler(vault, request, result.Record);
         }
@@ -286,26 +283,24 @@ public static class EnclaveBench
             while (current < target)
             {
                 int n = Math.Min(64, target - current);
-                var starts = new ClientRequest[n];
+                var starts = new UserRequest[n];
                 for (int i = 0; i < n; i++)
                 {
-                    starts[i] = new ClientRequest { RegisterStart = new RegisterStart { UserId = ByteString.CopyFromUtf8($"filler-{current + i}"), RegistrationRequest = ByteString.CopyFrom(request) } };
+                    starts[i] = new UserRequest(ByteString.CopyFromUtf8($"filler-{current + i}"), new VaultRequest { RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(request) } });
                 }
 
-                IReadOnlyList<ClientResponse> started = vault.Host.SendBatch(starts);
-                var finishes = new ClientRequest[n];
+                IReadOnlyList<VaultResponse> started = vault.Host.SendBatch(starts);
+                var finishes = new UserRequest[n];
                 for (int i = 0; i < n; i++)
                 {
-                    finishes[i] = new ClientRequest
-                    {
-                        RegisterFinish = new RegisterFinish { UserId = starts[i].RegisterStart.UserId, RegistrationSession = started[i].RegisterStarted.RegistrationSession, RegistrationRecord = ByteString.CopyFrom(record), EncryptedKeyBlob = ByteString.CopyFrom(new byte[61]) },
-                    };
+                    finishes[i] = new UserRequest(starts[i].UserId, new VaultRequest { RegisterFinish = new RegisterFinish { RegistrationSession = started[i].RegisterStarted.RegistrationSession, RegistrationRecord = ByteString.CopyFrom(record), EncryptedKeyBlob = ByteString.CopyFrom(new byte[61]) },
+                    });
                 }
 
-                IReadOnlyList<ClientResponse> finished = vault.Host.SendBatch(finishes);
-                if (finished.Any(f => f.ResultCase != ClientResponse.ResultOneofCase.Registered))
+                IReadOnlyList<VaultResponse> finished = vault.Host.SendBatch(finishes);
+                if (finished.Any(f => f.ResultCase != VaultResponse.ResultOneofCase.Registered))
                 {
-                    throw new InvalidOperationException($"filler registration failed: {finished.First(f => f.ResultCase != ClientResponse.ResultOneofCase.Registered)}");
+                    throw new InvalidOperationException($"filler registration failed: {finished.First(f => f.ResultCase != VaultResponse.ResultOneofCase.Registered)}");
                 }
 
                 current += n;

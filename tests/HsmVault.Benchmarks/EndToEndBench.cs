@@ -81,7 +81,7 @@ public static class EndToEndBench
         int users = concurrency.Max();
         Stopwatch setup = Stopwatch.StartNew();
         await RegisterAsync(fleet, users).ConfigureAwait(false);
-        Console.WriteLine(string.Create(c, $"registered {users} users in {setup.Elapsed.TotalSeconds:F1} s; fleet key {fleet.FleetKey.Hex[..16]}..."));
+        Console.WriteLine(string.Create(c, $"registered {users} users in {setup.Elapsed.TotalSeconds:F1} s; fleet-key set sha256 {Convert.ToHexStringLower(fleet.FleetKeys.Digest)[..16]}..."));
         Console.WriteLine();
         Console.WriteLine("| concurrent clients | recoveries | recoveries/s | p50 ms | p99 ms | max ms | ops per HSM batch | CPU ms/recovery: client, host, simulator |");
         Console.WriteLine("|---:|---:|---:|---:|---:|---:|---:|---|");

@@ -21,7 +21,7 @@ public sealed class ClientListenerTests
         ClientResponse response = await harness.RoundTripAsync(request);
 
         Assert.AreEqual(request.RequestId, response.RequestId);
-        Assert.AreEqual(7u, response.Status.AttemptsLeft);
+        Assert.AreEqual(7u, TestChannel.Open(request, response).Status.AttemptsLeft);
     }
 
     [TestMethod]
@@ -34,12 +34,13 @@ public sealed class ClientListenerTests
 
         await stream.WriteAsync(Frame([0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x12]));
         ClientResponse refused = (await ListenerHarness.ReadResponseAsync(stream))!;
-        await new FrameCodec().WriteAsync(stream, Requests.Status("alice"));
+        ClientRequest request = Requests.Status("alice");
+        await new FrameCodec().WriteAsync(stream, request);
         ClientResponse answered = (await ListenerHarness.ReadResponseAsync(stream))!;
 
         Assert.AreEqual(ErrorCode.BadRequest, refused.Error.Code);
         Assert.AreEqual("frame", refused.Error.Field);
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Status, answered.ResultCase);
+        Assert.AreEqual(7u, TestChannel.Open(request, answered).Status.AttemptsLeft);
         Assert.AreEqual(1, handler.Received);
     }
 
@@ -78,9 +79,10 @@ public sealed class ClientListenerTests
             Assert.IsTrue(await ListenerHarness.IsClosedByServerAsync(stream, TimeSpan.FromSeconds(5)));
         }
 
-        ClientResponse other = await harness.RoundTripAsync(Requests.Status("bob"));
+        ClientRequest bob = Requests.Status("bob");
+        ClientResponse other = await harness.RoundTripAsync(bob);
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Status, other.ResultCase);
+        Assert.AreEqual(7u, TestChannel.Open(bob, other).Status.AttemptsLeft);
         Assert.AreEqual(1, handler.Received);
     }
 
@@ -109,9 +111,10 @@ public sealed class ClientListenerTests
         await using ListenerHarness harness = await ListenerHarness.StartAsync(new EchoHandler(), options);
         using TcpClient idle = await harness.ConnectAsync();
 
-        ClientResponse other = await harness.RoundTripAsync(Requests.Status("bob"));
+        ClientRequest bob = Requests.Status("bob");
+        ClientResponse other = await harness.RoundTripAsync(bob);
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Status, other.ResultCase);
+        Assert.AreEqual(7u, TestChannel.Open(bob, other).Status.AttemptsLeft);
         Assert.IsTrue(await ListenerHarness.IsClosedByServerAsync(idle.GetStream(), TimeSpan.FromSeconds(5)));
         await VaultPipelineTests.WaitUntilAsync(() => harness.Listener.OpenConnections == 0);
     }
@@ -131,12 +134,13 @@ public sealed class ClientListenerTests
         await VaultPipelineTests.WaitUntilAsync(() => harness.Listener.OpenConnections == 3);
         using TcpClient extra = await harness.ConnectAsync();
         ClientResponse busy = (await ListenerHarness.ReadResponseAsync(extra.GetStream()))!;
-        await new FrameCodec().WriteAsync(held[0].GetStream(), Requests.Status("alice"));
+        ClientRequest request = Requests.Status("alice");
+        await new FrameCodec().WriteAsync(held[0].GetStream(), request);
         ClientResponse served = (await ListenerHarness.ReadResponseAsync(held[0].GetStream()))!;
 
         Assert.AreEqual(ErrorCode.Busy, busy.Error.Code);
         Assert.IsTrue(await ListenerHarness.IsClosedByServerAsync(extra.GetStream(), TimeSpan.FromSeconds(5)));
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Status, served.ResultCase);
+        Assert.AreEqual(7u, TestChannel.Open(request, served).Status.AttemptsLeft);
         held.ForEach(c => c.Dispose());
     }
 
@@ -164,9 +168,14 @@ public sealed class ClientListenerTests
             }
         }
 
-        ClientResponse[] answers = await Task.WhenAll(Enumerable.Range(0, 5).Select(i => harness.RoundTripAsync(Requests.Status($"ok{i}"))));
+        ClientRequest[] requests = Enumerable.Range(0, 5).Select(i => Requests.Status($"ok{i}")).ToArray();
+        ClientResponse[] answers = await Task.WhenAll(requests.Select(harness.RoundTripAsync));
 
-        Assert.IsTrue(answers.All(a => a.ResultCase == ClientResponse.ResultOneofCase.Status));
+        for (int i = 0; i < requests.Length; i++)
+        {
+            Assert.AreEqual(7u, TestChannel.Open(requests[i], answers[i]).Status.AttemptsLeft);
+        }
+
         hostile.ForEach(c => c.Dispose());
     }
 
@@ -176,7 +185,8 @@ public sealed class ClientListenerTests
         var handler = new EchoHandler { Gate = new TaskCompletionSource() };
         ListenerHarness harness = await ListenerHarness.StartAsync(handler);
         using TcpClient client = await harness.ConnectAsync();
-        await new FrameCodec().WriteAsync(client.GetStream(), Requests.Status("alice"));
+        ClientRequest request = Requests.Status("alice");
+        await new FrameCodec().WriteAsync(client.GetStream(), request);
         await VaultPipelineTests.WaitUntilAsync(() => handler.Received == 1);
 
         Task stopping = harness.DisposeAsync().AsTask();
@@ -186,7 +196,7 @@ public sealed class ClientListenerTests
         ClientResponse response = (await ListenerHarness.ReadResponseAsync(client.GetStream()))!;
         await stopping;
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Status, response.ResultCase);
+        Assert.AreEqual(7u, TestChannel.Open(request, response).Status.AttemptsLeft);
     }
 
     [TestMethod]
@@ -209,11 +219,12 @@ public sealed class ClientListenerTests
         await using var tls = new SslStream(client.GetStream(), false, (_, _, _, _) => true);
         await tls.AuthenticateAsClientAsync("localhost");
 
-        await new FrameCodec().WriteAsync(tls, Requests.Status("alice"));
+        ClientRequest status = Requests.Status("alice");
+        await new FrameCodec().WriteAsync(tls, status);
         ClientResponse response = (await ListenerHarness.ReadResponseAsync(tls))!;
 
         Assert.IsTrue(tls.IsAuthenticated);
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Status, response.ResultCase);
+        Assert.AreEqual(7u, TestChannel.Open(status, response).Status.AttemptsLeft);
     }
 
     private static byte[] Frame(byte[] payload)

@@ -1,9 +1,14 @@
+using HsmVault.Crypto.Channel;
 using HsmVault.Host.Pipeline;
 using HsmVault.Protocol.V1;
 
 namespace HsmVault.Host.Tests;
 
-/// <summary>Answers every request with a StatusReport, optionally after waiting on a gate.</summary>
+/// <summary>
+/// Answers every request with a StatusReport sealed to its sender (as the enclave would), optionally
+/// after waiting on a gate; a request that does not open under the test channel key gets a clear
+/// BAD_REQUEST. Lets listener tests check that each client gets the answer made for its own request.
+/// </summary>
 internal sealed class EchoHandler : IClientRequestHandler
 {
     private int _received;
@@ -20,6 +25,15 @@ internal sealed class EchoHandler : IClientRequestHandler
             await gate.Task;
         }
 
-        return new ClientResponse { RequestId = request.RequestId, Status = new StatusReport { AttemptsLeft = 7, AttemptLimit = 10 } };
+        if (!TestChannel.TryOpenRequest(request, out _, out ChannelResponder? responder))
+        {
+            return ClientErrors.Create(request.RequestId, ErrorCode.BadRequest, "does not open", ClientRequest.SealedRequestField);
+        }
+
+        using (responder!)
+        {
+            VaultResponse status = new() { Status = new StatusReport { AttemptsLeft = 7, AttemptLimit = 10 } };
+            return new ClientResponse { RequestId = request.RequestId, SealedResponse = TestChannel.SealResponse(responder!, status) };
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using Google.Protobuf;
+using HsmVault.Crypto.Channel;
 using HsmVault.Host.Bridge;
 using HsmVault.Host.Store;
 using HsmVault.Protocol.Merkle;
@@ -10,7 +11,9 @@ namespace HsmVault.Host.Tests;
 /// <summary>
 /// A small stand-in for the enclave behind <see cref="IHsmBridge"/>: it keeps its own Merkle tree,
 /// checks witnesses against it, writes records and chains log entries like the real one, and
-/// lets a test take the HSM down, slow it, or rewrite its answers. Record "ciphertext" is the
+/// lets a test take the HSM down, slow it, or rewrite its answers. Like the real one it opens
+/// each request with the channel key (<see cref="TestChannel.Key"/>) and seals each answer to the
+/// request's client, so the host only ever relays ciphertext. Record "ciphertext" is the
 /// uploaded blob followed by a guess counter, so tests can see what was stored.
 /// </summary>
 internal sealed class FakeEnclave : IHsmBridge
@@ -46,8 +49,8 @@ internal sealed class FakeEnclave : IHsmBridge
     /// <summary>Rewrites a batch response after the fake has applied the batch.</summary>
     public Func<EnclaveResponse, EnclaveResponse>? RewriteBatch { get; set; }
 
-    /// <summary>Overrides the outcome of an operation before it is applied (null: behave normally).</summary>
-    public Func<Operation, OperationResult?>? ForceOutcome { get; set; }
+    /// <summary>Overrides the outcome of an operation that opened, before it is applied (null: behave normally). Gets the operation and what it opened to.</summary>
+    public Func<Operation, VaultRequest?, OperationResult?>? ForceOutcome { get; set; }
 
     /// <summary>Whether state reports carry the last committed entry and writes (false: as after an enclave restart).</summary>
     public bool ReportLastEntry { get; set; } = true;
@@ -57,6 +60,12 @@ internal sealed class FakeEnclave : IHsmBridge
 
     /// <summary>Operation counts of the batches handled.</summary>
     public List<int> BatchSizes { get; } = [];
+
+    /// <summary>Every operation of every batch, as received (to check what the host relayed).</summary>
+    public List<Operation> Received { get; } = [];
+
+    /// <summary>Every sealed response the fake made, in order (to check the host relays them unchanged).</summary>
+    public List<ByteString> SealedResponses { get; } = [];
 
     /// <summary>Anything the fake saw that breaks the bridge contract (e.g. a user twice in a batch).</summary>
     public List<string> Violations { get; } = [];
@@ -171,7 +180,8 @@ internal sealed class FakeEnclave : IHsmBridge
         var writes = new List<RecordWrite>();
         foreach (Operation operation in batch.Operations)
         {
-            byte[] userId = operation.Client.NamedUser().UserId?.ToByteArray() ?? [];
+            Received.Add(operation.Clone());
+            byte[] userId = operation.Client.UserId.ToByteArray();
             byte[] key = MerkleHashing.UserKey(userId);
             if (!seen.Add(key))
             {
@@ -180,68 +190,55 @@ internal sealed class FakeEnclave : IHsmBridge
                 continue;
             }
 
-            if (ForceOutcome?.Invoke(operation) is { } forced)
+            // The host cannot see which operation a request is, so it must send a witness for every one.
+            if (operation.Witness?.Proof is null)
             {
-                forced.Tag = operation.Tag;
-                result.Results.Add(forced);
+                Violations.Add("an operation arrived without a witness");
+            }
+
+            // As the real enclave: a request that does not open gets a clear error and changes nothing.
+            if (!TestChannel.TryOpenRequest(operation.Client, out VaultRequest? opened, out ChannelResponder? responder))
+            {
+                result.Results.Add(new OperationResult
+                {
+                    Tag = operation.Tag,
+                    Outcome = OperationOutcome.OutcomeClientError,
+                    Client = new ClientResponse
+                    {
+                        RequestId = operation.Client.RequestId,
+                        Error = new Error { Code = ErrorCode.BadRequest, Field = ClientRequest.SealedRequestField, Message = "does not open under the fleet's channel key for this user id" },
+                    },
+                    Detail = "sealed_request: does not open",
+                });
                 continue;
             }
 
-            if (operation.Client.OperationCase != ClientRequest.OperationOneofCase.RegisterStart && !WitnessMatches(operation, key, startRoot))
+            using (responder!)
             {
-                result.Results.Add(new OperationResult { Tag = operation.Tag, Outcome = OperationOutcome.OutcomeStaleWitness, Detail = "witness does not match the root" });
-                continue;
+                if (ForceOutcome?.Invoke(operation, opened) is { } forced)
+                {
+                    forced.Tag = operation.Tag;
+                    result.Results.Add(forced);
+                    continue;
+                }
+
+                if (!WitnessMatches(operation, key, startRoot))
+                {
+                    result.Results.Add(new OperationResult { Tag = operation.Tag, Outcome = OperationOutcome.OutcomeStaleWitness, Detail = "witness does not match the root" });
+                    continue;
+                }
+
+                VaultResponse response = Answer(opened, userId, key, writes);
+                ByteString sealedResponse = TestChannel.SealResponse(responder!, response);
+                SealedResponses.Add(sealedResponse);
+                result.Results.Add(new OperationResult
+                {
+                    Tag = operation.Tag,
+                    // Whatever the answer says is for the client alone: the outcome is OK either way.
+                    Outcome = OperationOutcome.OutcomeOk,
+                    Client = new ClientResponse { RequestId = operation.Client.RequestId, SealedResponse = sealedResponse },
+                });
             }
-
-            ulong version = LogIndex + 1;
-            _records.TryGetValue(key, out SealedRecord? record);
-            ClientResponse response = new();
-            switch (operation.Client.OperationCase)
-            {
-                case ClientRequest.OperationOneofCase.RegisterStart:
-                    response.RegisterStarted = new RegisterStarted { RegistrationResponse = ByteString.CopyFrom(new byte[66]), RegistrationSession = ByteString.CopyFrom(key) };
-                    break;
-                case ClientRequest.OperationOneofCase.RegisterFinish:
-                    writes.Add(Write(userId, key, new SealedRecord { Version = version, Ciphertext = ByteString.CopyFrom([.. operation.Client.RegisterFinish.EncryptedKeyBlob.Span, 0]) }));
-                    response.Registered = new Registered();
-                    break;
-                case ClientRequest.OperationOneofCase.LoginStart when record is not null:
-                    byte[] counted = record.Ciphertext.ToByteArray();
-                    counted[^1]++;
-                    writes.Add(Write(userId, key, new SealedRecord { Version = version, Ciphertext = ByteString.CopyFrom(counted) }));
-                    response.LoginStarted = new LoginStarted { Ke2 = ByteString.CopyFrom(new byte[320]), LoginSession = ByteString.CopyFrom(key) };
-                    break;
-                case ClientRequest.OperationOneofCase.LoginStart:
-                    response.LoginStarted = new LoginStarted { Ke2 = ByteString.CopyFrom(new byte[320]), LoginSession = ByteString.CopyFrom(key) };
-                    break;
-                case ClientRequest.OperationOneofCase.LoginFinish when record is not null && operation.Client.LoginFinish.Ke3.ToStringUtf8() == "good":
-                    if (operation.Client.LoginFinish.Action == LoginAction.Delete)
-                    {
-                        writes.Add(new RecordWrite { UserId = ByteString.CopyFrom(userId), Key = ByteString.CopyFrom(key) });
-                        _records.Remove(key);
-                        _tree.Remove(key);
-                        response.Deleted = new Deleted();
-                    }
-                    else
-                    {
-                        response.Recovered = new Recovered { SealedKeyBlob = ByteString.CopyFrom(record.Ciphertext.Span[..^1]) };
-                    }
-
-                    break;
-                case ClientRequest.OperationOneofCase.LoginFinish:
-                    response.Error = new Error { Code = ErrorCode.AuthFailed, Message = "bad ke3", AttemptsLeft = 9 };
-                    break;
-                case ClientRequest.OperationOneofCase.Status:
-                    response.Status = new StatusReport { AttemptsLeft = record is null ? 0u : 10u - record.Ciphertext.Span[^1], AttemptLimit = 10 };
-                    break;
-            }
-
-            result.Results.Add(new OperationResult
-            {
-                Tag = operation.Tag,
-                Outcome = response.ResultCase == ClientResponse.ResultOneofCase.Error ? OperationOutcome.OutcomeClientError : OperationOutcome.OutcomeOk,
-                Client = response,
-            });
         }
 
         if (writes.Count > 0)
@@ -261,6 +258,57 @@ internal sealed class FakeEnclave : IHsmBridge
         }
 
         return result;
+    }
+
+    private VaultResponse Answer(VaultRequest? request, byte[] userId, byte[] key, List<RecordWrite> writes)
+    {
+        ulong version = LogIndex + 1;
+        _records.TryGetValue(key, out SealedRecord? record);
+        VaultResponse response = new();
+        switch (request?.OperationCase)
+        {
+            case VaultRequest.OperationOneofCase.RegisterStart:
+                response.RegisterStarted = new RegisterStarted { RegistrationResponse = ByteString.CopyFrom(new byte[66]), RegistrationSession = ByteString.CopyFrom(key) };
+                break;
+            case VaultRequest.OperationOneofCase.RegisterFinish:
+                writes.Add(Write(userId, key, new SealedRecord { Version = version, Ciphertext = ByteString.CopyFrom([.. request.RegisterFinish.EncryptedKeyBlob.Span, 0]) }));
+                response.Registered = new Registered();
+                break;
+            case VaultRequest.OperationOneofCase.LoginStart when record is not null:
+                byte[] counted = record.Ciphertext.ToByteArray();
+                counted[^1]++;
+                writes.Add(Write(userId, key, new SealedRecord { Version = version, Ciphertext = ByteString.CopyFrom(counted) }));
+                response.LoginStarted = new LoginStarted { Ke2 = ByteString.CopyFrom(new byte[320]), LoginSession = ByteString.CopyFrom(key) };
+                break;
+            case VaultRequest.OperationOneofCase.LoginStart:
+                response.LoginStarted = new LoginStarted { Ke2 = ByteString.CopyFrom(new byte[320]), LoginSession = ByteString.CopyFrom(key) };
+                break;
+            case VaultRequest.OperationOneofCase.LoginFinish when record is not null && request.LoginFinish.Ke3.ToStringUtf8() == "good":
+                if (request.LoginFinish.Action == LoginAction.Delete)
+                {
+                    writes.Add(new RecordWrite { UserId = ByteString.CopyFrom(userId), Key = ByteString.CopyFrom(key) });
+                    _records.Remove(key);
+                    _tree.Remove(key);
+                    response.Deleted = new Deleted();
+                }
+                else
+                {
+                    response.Recovered = new Recovered { SealedKeyBlob = ByteString.CopyFrom(record.Ciphertext.Span[..^1]) };
+                }
+
+                break;
+            case VaultRequest.OperationOneofCase.LoginFinish:
+                response.Error = new Error { Code = ErrorCode.AuthFailed, Message = "bad ke3", AttemptsLeft = 9 };
+                break;
+            case VaultRequest.OperationOneofCase.Status:
+                response.Status = new StatusReport { AttemptsLeft = record is null ? 0u : 10u - record.Ciphertext.Span[^1], AttemptLimit = 10 };
+                break;
+            default:
+                response.Error = new Error { Code = ErrorCode.BadRequest, Field = "operation", Message = "no operation set" };
+                break;
+        }
+
+        return response;
     }
 
     private RecordWrite Write(byte[] userId, byte[] key, SealedRecord record)

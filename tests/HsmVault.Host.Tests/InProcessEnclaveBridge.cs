@@ -12,6 +12,7 @@ internal sealed class InProcessEnclaveBridge : IHsmBridge
 {
     private readonly VaultEnclave _enclave;
     private readonly Lock _gate = new();
+    private int _batchesEntered;
 
     public InProcessEnclaveBridge(VaultEnclave enclave)
     {
@@ -20,9 +21,24 @@ internal sealed class InProcessEnclaveBridge : IHsmBridge
 
     public List<int> BatchSizes { get; } = [];
 
-    public Task<EnclaveResponse> SendAsync(EnclaveRequest request, CancellationToken cancellationToken)
+    /// <summary>Completes when set; each batch waits for it first (lets tests queue requests behind a batch).</summary>
+    public TaskCompletionSource? Gate { get; set; }
+
+    /// <summary>Batches that reached the bridge (including ones still waiting at the gate).</summary>
+    public int BatchesEntered => Volatile.Read(ref _batchesEntered);
+
+    public async Task<EnclaveResponse> SendAsync(EnclaveRequest request, CancellationToken cancellationToken)
     {
         byte[] bytes = Google.Protobuf.MessageExtensions.ToByteArray(request);
+        if (request.KindCase == EnclaveRequest.KindOneofCase.Batch)
+        {
+            Interlocked.Increment(ref _batchesEntered);
+            if (Gate is { } gate)
+            {
+                await gate.Task.WaitAsync(cancellationToken);
+            }
+        }
+
         lock (_gate)
         {
             if (request.KindCase == EnclaveRequest.KindOneofCase.Batch)
@@ -30,7 +46,7 @@ internal sealed class InProcessEnclaveBridge : IHsmBridge
                 BatchSizes.Add(request.Batch.Operations.Count);
             }
 
-            return Task.FromResult(EnclaveResponse.Parser.ParseFrom(_enclave.Handle(bytes)));
+            return EnclaveResponse.Parser.ParseFrom(_enclave.Handle(bytes));
         }
     }
 }

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Google.Protobuf;
 using HsmVault.Host.Configuration;
 using HsmVault.Host.Health;
 using HsmVault.Host.Listener;
@@ -70,11 +71,12 @@ public sealed class VaultHostTests
         await client.ConnectAsync("127.0.0.1", port);
         NetworkStream stream = client.GetStream();
         var codec = new FrameCodec();
-        await codec.WriteAsync(stream, Requests.RegisterFinish("alice", "blob"));
+        ClientRequest register = Requests.RegisterFinish("alice", "blob");
+        await codec.WriteAsync(stream, register);
         ClientResponse registered = (await ListenerHarness.ReadResponseAsync(stream))!;
         (int status, JsonDocument health) = await GetAsync(healthPort, "/health");
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, registered.ResultCase);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, TestChannel.Open(register, registered).ResultCase);
         Assert.AreEqual(200, status);
         Assert.AreEqual("serving", health.RootElement.GetProperty("status").GetString());
         Assert.IsTrue(health.RootElement.GetProperty("enclaveReachable").GetBoolean());
@@ -85,7 +87,8 @@ public sealed class VaultHostTests
         // A request in flight when stop begins is still answered.
         enclave.Gate = new TaskCompletionSource();
         int entered = enclave.BatchesEntered;
-        await codec.WriteAsync(stream, Requests.LoginStart("alice"));
+        ClientRequest login = Requests.LoginStart("alice");
+        await codec.WriteAsync(stream, login);
         await VaultPipelineTests.WaitUntilAsync(() => enclave.BatchesEntered == entered + 1);
         Task stopping = host.StopAsync();
         await Task.Delay(100);
@@ -93,7 +96,40 @@ public sealed class VaultHostTests
         ClientResponse answered = (await ListenerHarness.ReadResponseAsync(stream))!;
         await stopping;
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.LoginStarted, answered.ResultCase);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.LoginStarted, TestChannel.Open(login, answered).ResultCase);
+    }
+
+    [TestMethod]
+    public async Task Over_tcp_the_host_relays_sealed_answers_byte_for_byte_and_refuses_bad_clear_fields_itself()
+    {
+        using var directory = new TempDirectory();
+        var enclave = new FakeEnclave();
+        using IHost host = VaultHost.Build(
+            ["--Host:Port=0", "--Health:Enabled=false", $"--Store:Path={directory.File("host.db")}", "--Logging:LogLevel:Default=Warning"],
+            _ => enclave);
+        await host.StartAsync();
+        await VaultPipelineTests.WaitUntilAsync(() => host.Services.GetRequiredService<VaultPipeline>().Status == ServiceStatus.Serving);
+        using TcpClient client = new();
+        await client.ConnectAsync("127.0.0.1", host.Services.GetRequiredService<ClientListener>().LocalEndPoint!.Port);
+        NetworkStream stream = client.GetStream();
+        var codec = new FrameCodec();
+
+        ClientRequest status = Requests.Status("alice");
+        await codec.WriteAsync(stream, status);
+        ClientResponse answered = (await ListenerHarness.ReadResponseAsync(stream))!;
+        ClientRequest keyless = Requests.Status("bob");
+        keyless.EncapsulatedKey = ByteString.Empty;
+        await codec.WriteAsync(stream, keyless);
+        ClientResponse refused = (await ListenerHarness.ReadResponseAsync(stream))!;
+        await host.StopAsync();
+
+        // What the enclave got is what the client sent, and what the client got is what the enclave sealed.
+        Assert.AreEqual(status, enclave.Received.Single().Client);
+        CollectionAssert.AreEqual(enclave.SealedResponses.Single().ToByteArray(), answered.SealedResponse.ToByteArray());
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Status, TestChannel.Open(status, answered).ResultCase);
+        Assert.AreEqual(ErrorCode.BadRequest, refused.Error.Code);
+        Assert.AreEqual(ClientRequest.EncapsulatedKeyField, refused.Error.Field);
+        Assert.AreEqual(keyless.RequestId, refused.RequestId);
     }
 
     [TestMethod]

@@ -1,4 +1,5 @@
 using Google.Protobuf;
+using HsmVault.Crypto.Hpke;
 using HsmVault.Host.Configuration;
 using HsmVault.Host.Pipeline;
 using HsmVault.Host.Store;
@@ -19,8 +20,7 @@ public sealed class VaultPipelineTests
         ClientRequest request = Requests.RegisterFinish("alice", "blob-a");
         ClientResponse response = await harness.Pipeline.SubmitAsync(request);
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, response.ResultCase);
-        Assert.AreEqual(request.RequestId, response.RequestId);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, TestChannel.Open(request, response).ResultCase);
         using SqliteVaultStore second = SqliteVaultStore.Open(harness.StorePath);
         Assert.AreEqual("blob-a\0", second.FindRecord(MerkleHashing.UserKey("alice"))!.Ciphertext.ToStringUtf8());
         CollectionAssert.AreEqual(enclave.Root, second.State.MerkleRoot);
@@ -51,7 +51,7 @@ public sealed class VaultPipelineTests
         ClientResponse failed = await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("alice", "a"));
         harness.FailingStore.FailCommits = false;
         await harness.WaitForAsync(s => s == ServiceStatus.Serving);
-        ClientResponse recovered = await harness.Pipeline.SubmitAsync(Requests.LoginFinish("alice", "good"));
+        VaultResponse recovered = await harness.Pipeline.ExchangeAsync(Requests.LoginFinish("alice", "good"));
 
         Assert.AreEqual(ErrorCode.Unavailable, failed.Error.Code);
         Assert.AreEqual("a", recovered.Recovered.SealedKeyBlob.ToStringUtf8());
@@ -65,14 +65,17 @@ public sealed class VaultPipelineTests
         await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("alice", "blob-a"));
         await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("bob", "blob-b"));
 
-        ClientResponse started = await harness.Pipeline.SubmitAsync(Requests.LoginStart("alice"));
-        ClientResponse status = await harness.Pipeline.SubmitAsync(Requests.Status("alice"));
-        ClientResponse recovered = await harness.Pipeline.SubmitAsync(Requests.LoginFinish("bob", "good"));
+        VaultResponse started = await harness.Pipeline.ExchangeAsync(Requests.LoginStart("alice"));
+        VaultResponse status = await harness.Pipeline.ExchangeAsync(Requests.Status("alice"));
+        VaultResponse recovered = await harness.Pipeline.ExchangeAsync(Requests.LoginFinish("bob", "good"));
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.LoginStarted, started.ResultCase);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.LoginStarted, started.ResultCase);
         Assert.AreEqual(9u, status.Status.AttemptsLeft);
         Assert.AreEqual("blob-b", recovered.Recovered.SealedKeyBlob.ToStringUtf8());
-        Assert.AreEqual(1L, harness.Metrics.Snapshot().LoginAttempts);
+        CollectionAssert.AreEqual(Array.Empty<string>(), enclave.Violations);
+        // Which request was a login travels sealed: the host counts requests, not guesses.
+        Assert.AreEqual(5L, harness.Metrics.Snapshot().Requests);
+        Assert.AreEqual(0L, harness.Metrics.Snapshot().LoginAttempts);
     }
 
     [TestMethod]
@@ -81,14 +84,14 @@ public sealed class VaultPipelineTests
         var enclave = new FakeEnclave { Gate = new TaskCompletionSource() };
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
 
-        Task<ClientResponse> first = harness.Pipeline.SubmitAsync(Requests.RegisterFinish("u0", "b"));
+        Task<VaultResponse> first = harness.Pipeline.ExchangeAsync(Requests.RegisterFinish("u0", "b"));
         await WaitUntilAsync(() => enclave.BatchesEntered == 1);
-        Task<ClientResponse>[] rest = Enumerable.Range(1, 20).Select(i => harness.Pipeline.SubmitAsync(Requests.RegisterFinish($"u{i}", "b"))).ToArray();
+        Task<VaultResponse>[] rest = Enumerable.Range(1, 20).Select(i => harness.Pipeline.ExchangeAsync(Requests.RegisterFinish($"u{i}", "b"))).ToArray();
         await WaitUntilAsync(() => harness.Pipeline.InFlight == 21);
         enclave.Gate.SetResult();
-        ClientResponse[] responses = await Task.WhenAll([first, .. rest]);
+        VaultResponse[] responses = await Task.WhenAll([first, .. rest]);
 
-        Assert.IsTrue(responses.All(r => r.ResultCase == ClientResponse.ResultOneofCase.Registered));
+        Assert.IsTrue(responses.All(r => r.ResultCase == VaultResponse.ResultOneofCase.Registered));
         CollectionAssert.AreEqual(new[] { 1, 20 }, enclave.BatchSizes);
         Assert.AreEqual(21L, harness.Store.State.RecordCount);
         Assert.AreEqual(2UL, harness.Store.State.LogIndex);
@@ -103,17 +106,17 @@ public sealed class VaultPipelineTests
         enclave.Gate = new TaskCompletionSource();
 
         int entered = enclave.BatchesEntered;
-        Task<ClientResponse> blocker = harness.Pipeline.SubmitAsync(Requests.Status("zed"));
+        Task<VaultResponse> blocker = harness.Pipeline.ExchangeAsync(Requests.Status("zed"));
         await WaitUntilAsync(() => enclave.BatchesEntered == entered + 1);
-        Task<ClientResponse>[] logins = Enumerable.Range(0, 4).Select(_ => harness.Pipeline.SubmitAsync(Requests.LoginStart("alice"))).ToArray();
-        Task<ClientResponse> other = harness.Pipeline.SubmitAsync(Requests.Status("bob"));
+        Task<VaultResponse>[] logins = Enumerable.Range(0, 4).Select(_ => harness.Pipeline.ExchangeAsync(Requests.LoginStart("alice"))).ToArray();
+        Task<VaultResponse> other = harness.Pipeline.ExchangeAsync(Requests.Status("bob"));
         await WaitUntilAsync(() => harness.Pipeline.InFlight == 6);
         enclave.Gate.SetResult();
-        ClientResponse[] responses = await Task.WhenAll([blocker, other, .. logins]);
+        VaultResponse[] responses = await Task.WhenAll([blocker, other, .. logins]);
 
         CollectionAssert.AreEqual(Array.Empty<string>(), enclave.Violations);
-        Assert.IsTrue(responses.Skip(2).All(r => r.ResultCase == ClientResponse.ResultOneofCase.LoginStarted));
-        Assert.AreEqual(6u, (await harness.Pipeline.SubmitAsync(Requests.Status("alice"))).Status.AttemptsLeft);
+        Assert.IsTrue(responses.Skip(2).All(r => r.ResultCase == VaultResponse.ResultOneofCase.LoginStarted));
+        Assert.AreEqual(6u, (await harness.Pipeline.ExchangeAsync(Requests.Status("alice"))).Status.AttemptsLeft);
     }
 
     [TestMethod]
@@ -122,22 +125,25 @@ public sealed class VaultPipelineTests
         int stale = 1;
         var enclave = new FakeEnclave
         {
-            ForceOutcome = op => op.Client.OperationCase == ClientRequest.OperationOneofCase.Status && Interlocked.Decrement(ref stale) >= 0
+            ForceOutcome = (_, opened) => opened?.OperationCase == VaultRequest.OperationOneofCase.Status && Interlocked.Decrement(ref stale) >= 0
                 ? new OperationResult { Outcome = OperationOutcome.OutcomeStaleWitness, Detail = "moved" }
                 : null,
         };
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
 
-        ClientResponse response = await harness.Pipeline.SubmitAsync(Requests.Status("alice"));
+        ClientRequest request = Requests.Status("alice");
+        ClientResponse response = await harness.Pipeline.SubmitAsync(request);
 
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Status, response.ResultCase);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Status, TestChannel.Open(request, response).ResultCase);
         CollectionAssert.AreEqual(new[] { 1, 1 }, enclave.BatchSizes);
+        // The retry relays the client's request unchanged; only the witness is rebuilt.
+        Assert.AreEqual(enclave.Received[0].Client, enclave.Received[1].Client);
     }
 
     [TestMethod]
     public async Task A_witness_stale_twice_is_answered_unavailable()
     {
-        var enclave = new FakeEnclave { ForceOutcome = _ => new OperationResult { Outcome = OperationOutcome.OutcomeStaleWitness } };
+        var enclave = new FakeEnclave { ForceOutcome = (_, _) => new OperationResult { Outcome = OperationOutcome.OutcomeStaleWitness } };
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
 
         ClientResponse response = await harness.Pipeline.SubmitAsync(Requests.Status("alice"));
@@ -149,7 +155,7 @@ public sealed class VaultPipelineTests
     [TestMethod]
     public async Task An_integrity_failure_is_answered_internal()
     {
-        var enclave = new FakeEnclave { ForceOutcome = _ => new OperationResult { Outcome = OperationOutcome.OutcomeIntegrityFailure, Detail = "bad proof" } };
+        var enclave = new FakeEnclave { ForceOutcome = (_, _) => new OperationResult { Outcome = OperationOutcome.OutcomeIntegrityFailure, Detail = "bad proof" } };
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
 
         ClientResponse response = await harness.Pipeline.SubmitAsync(Requests.Status("alice"));
@@ -160,7 +166,7 @@ public sealed class VaultPipelineTests
     }
 
     [TestMethod]
-    public async Task Client_errors_from_the_enclave_are_relayed_unchanged()
+    public async Task Errors_inside_the_channel_reach_the_client_sealed_and_the_host_cannot_tell_them_apart()
     {
         var enclave = new FakeEnclave();
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
@@ -168,30 +174,191 @@ public sealed class VaultPipelineTests
 
         ClientRequest request = Requests.LoginFinish("alice", "wrong");
         ClientResponse response = await harness.Pipeline.SubmitAsync(request);
+        VaultResponse opened = TestChannel.Open(request, response);
 
-        Assert.AreEqual(ErrorCode.AuthFailed, response.Error.Code);
-        Assert.AreEqual(9u, response.Error.AttemptsLeft);
-        Assert.AreEqual(request.RequestId, response.RequestId);
+        Assert.AreEqual(ErrorCode.AuthFailed, opened.Error.Code);
+        Assert.AreEqual(9u, opened.Error.AttemptsLeft);
+        // An AUTH_FAILED is sealed like any answer, so the host counts no error for it.
+        Assert.AreEqual(0, harness.Metrics.Snapshot().ErrorsByCode.Count);
     }
 
     [TestMethod]
-    public async Task Requests_without_an_operation_or_with_a_bad_user_id_are_refused_before_the_hsm()
+    [DataRow("no user id", ClientRequest.UserIdField, ErrorCode.BadRequest)]
+    [DataRow("user id too long", ClientRequest.UserIdField, ErrorCode.TooLarge)]
+    [DataRow("no encapsulated key", ClientRequest.EncapsulatedKeyField, ErrorCode.BadRequest)]
+    [DataRow("encapsulated key of 64 bytes", ClientRequest.EncapsulatedKeyField, ErrorCode.BadRequest)]
+    [DataRow("encapsulated key of 66 bytes", ClientRequest.EncapsulatedKeyField, ErrorCode.BadRequest)]
+    [DataRow("compressed encapsulated key", ClientRequest.EncapsulatedKeyField, ErrorCode.BadRequest)]
+    [DataRow("no sealed request", ClientRequest.SealedRequestField, ErrorCode.BadRequest)]
+    public async Task A_request_whose_clear_part_is_malformed_is_refused_by_field_before_the_hsm(string defect, string field, ErrorCode code)
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, limits: new ClientListenerOptions { MaxUserIdBytes = 8 });
+        ClientRequest request = defect switch
+        {
+            "no user id" => Requests.Status(""),
+            "user id too long" => Requests.Status("a-much-too-long-user"),
+            _ => Requests.Status("alice"),
+        };
+        ByteString key = request.EncapsulatedKey;
+        switch (defect)
+        {
+            case "no encapsulated key":
+                request.EncapsulatedKey = ByteString.Empty;
+                break;
+            case "encapsulated key of 64 bytes":
+                request.EncapsulatedKey = ByteString.CopyFrom(key.Span[..64]);
+                break;
+            case "encapsulated key of 66 bytes":
+                request.EncapsulatedKey = ByteString.CopyFrom([.. key.Span, 0]);
+                break;
+            case "compressed encapsulated key":
+                // A valid point in the other SEC1 form: the channel only takes uncompressed points, so the size alone rules it out.
+                request.EncapsulatedKey = ByteString.CopyFrom([(byte)(2 + (key[64] & 1)), .. key.Span[1..33]]);
+                break;
+            case "no sealed request":
+                request.SealedRequest = ByteString.Empty;
+                break;
+        }
+
+        ClientResponse response = await harness.Pipeline.SubmitAsync(request);
+
+        Assert.AreEqual(ClientResponse.ResultOneofCase.Error, response.ResultCase, response.ToString());
+        Assert.AreEqual(code, response.Error.Code);
+        Assert.AreEqual(field, response.Error.Field);
+        StringAssert.StartsWith(response.Error.Message, field);
+        Assert.AreEqual(request.RequestId, response.RequestId);
+        Assert.AreEqual(0, enclave.BatchesEntered, "a malformed request reached the HSM");
+        Assert.AreEqual(0, harness.Pipeline.InFlight);
+    }
+
+    [TestMethod]
+    public async Task A_user_id_of_exactly_the_limit_is_served()
     {
         var enclave = new FakeEnclave();
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, limits: new ClientListenerOptions { MaxUserIdBytes = 8 });
 
-        ClientResponse empty = await harness.Pipeline.SubmitAsync(new ClientRequest { RequestId = 5 });
-        ClientResponse noUser = await harness.Pipeline.SubmitAsync(Requests.Status(""));
-        ClientResponse longUser = await harness.Pipeline.SubmitAsync(Requests.LoginStart("a-much-too-long-user"));
+        VaultResponse response = await harness.Pipeline.ExchangeAsync(Requests.Status("12345678"));
 
-        Assert.AreEqual(ErrorCode.BadRequest, empty.Error.Code);
-        Assert.AreEqual(5UL, empty.RequestId);
-        Assert.AreEqual("operation", empty.Error.Field);
-        Assert.AreEqual(ErrorCode.BadRequest, noUser.Error.Code);
-        Assert.AreEqual("status.user_id", noUser.Error.Field);
-        Assert.AreEqual(ErrorCode.TooLarge, longUser.Error.Code);
-        Assert.AreEqual("login_start.user_id", longUser.Error.Field);
-        Assert.AreEqual(0, enclave.BatchSizes.Count);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Status, response.ResultCase);
+    }
+
+    [TestMethod]
+    public async Task A_request_the_enclave_cannot_open_gets_its_clear_error_and_the_rest_of_the_batch_is_served()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
+        await harness.Pipeline.ExchangeAsync(Requests.RegisterFinish("alice", "blob-a"));
+        enclave.Gate = new TaskCompletionSource();
+        int entered = enclave.BatchesEntered;
+        Task<VaultResponse> blocker = harness.Pipeline.ExchangeAsync(Requests.Status("zed"));
+        await WaitUntilAsync(() => enclave.BatchesEntered == entered + 1);
+
+        // Sealed to another fleet's key; moved to another user (the user id is bound into the HPKE info); altered in one bit.
+        using var otherFleet = P256HpkeKeyPair.Derive("some other fleet"u8);
+        ClientRequest wrongKey = Requests.Seal("mallory", new VaultRequest { Status = new StatusQuery() }, otherFleet.PublicKey);
+        ClientRequest moved = Requests.Status("alice").Clone();
+        moved.UserId = ByteString.CopyFromUtf8("bob");
+        ClientRequest altered = Requests.Status("carol");
+        byte[] flipped = altered.SealedRequest.ToByteArray();
+        flipped[0] ^= 1;
+        altered.SealedRequest = ByteString.CopyFrom(flipped);
+        ClientRequest recover = Requests.LoginFinish("alice", "good");
+        ClientRequest status = Requests.Status("dave");
+        Task<ClientResponse>[] sent = [.. new[] { wrongKey, recover, moved, status, altered }.Select(harness.Pipeline.SubmitAsync)];
+        await WaitUntilAsync(() => harness.Pipeline.InFlight == 6);
+        enclave.Gate.SetResult();
+        ClientResponse[] responses = await Task.WhenAll(sent);
+        await blocker;
+
+        foreach ((ClientRequest request, ClientResponse response) in new[] { (wrongKey, responses[0]), (moved, responses[2]), (altered, responses[4]) })
+        {
+            Assert.AreEqual(ClientResponse.ResultOneofCase.Error, response.ResultCase, response.ToString());
+            Assert.AreEqual(ErrorCode.BadRequest, response.Error.Code);
+            Assert.AreEqual(ClientRequest.SealedRequestField, response.Error.Field);
+            Assert.AreEqual(request.RequestId, response.RequestId);
+        }
+
+        Assert.AreEqual("blob-a", TestChannel.Open(recover, responses[1]).Recovered.SealedKeyBlob.ToStringUtf8());
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Status, TestChannel.Open(status, responses[3]).ResultCase);
+        Assert.AreEqual(5, enclave.BatchSizes[^1], $"batches: {string.Join(",", enclave.BatchSizes)}");
+        Assert.AreEqual(ServiceStatus.Serving, harness.Pipeline.Status);
+        Assert.AreEqual(3L, harness.Metrics.Snapshot().ErrorsByCode["BadRequest"]);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Status, (await harness.Pipeline.ExchangeAsync(Requests.Status("bob"))).ResultCase);
+    }
+
+    [TestMethod]
+    public async Task The_host_relays_the_request_and_the_sealed_response_unchanged()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
+        ClientRequest request = Requests.RegisterFinish("alice", "blob-a");
+        ClientRequest sentCopy = request.Clone();
+
+        ClientResponse response = await harness.Pipeline.SubmitAsync(request);
+
+        Assert.AreEqual(sentCopy, enclave.Received.Single().Client);
+        CollectionAssert.AreEqual(enclave.SealedResponses.Single().ToByteArray(), response.SealedResponse.ToByteArray());
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, TestChannel.Open(request, response).ResultCase);
+    }
+
+    [TestMethod]
+    public async Task A_sealed_response_opens_only_for_the_request_it_answers()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
+        ClientRequest first = Requests.Status("alice");
+        ClientRequest second = Requests.Status("alice");
+
+        ClientResponse answer = await harness.Pipeline.SubmitAsync(first);
+        byte[] altered = answer.SealedResponse.ToByteArray();
+        altered[^1] ^= 1;
+
+        Assert.IsTrue(TestChannel.TryOpen(first, answer.SealedResponse, out _));
+        Assert.IsFalse(TestChannel.TryOpen(second, answer.SealedResponse, out _), "a response opened under another request's key");
+        Assert.IsFalse(TestChannel.TryOpen(first, ByteString.CopyFrom(altered), out _), "an altered response opened");
+    }
+
+    [TestMethod]
+    public async Task Every_request_carries_the_witness_of_the_user_it_names()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
+        await harness.Pipeline.ExchangeAsync(Requests.RegisterFinish("alice", "blob-a"));
+
+        // The host cannot tell a RegisterStart (which needs no record) from the rest, so it sends a witness for it too.
+        await harness.Pipeline.ExchangeAsync(Requests.RegisterStart("alice"));
+        await harness.Pipeline.ExchangeAsync(Requests.RegisterStart("nobody"));
+
+        CollectionAssert.AreEqual(Array.Empty<string>(), enclave.Violations);
+        Operation alice = enclave.Received[^2];
+        Operation nobody = enclave.Received[^1];
+        Assert.AreEqual(harness.Store.FindRecord(MerkleHashing.UserKey("alice")), alice.Witness.Record);
+        Assert.IsNotNull(alice.Witness.Proof);
+        Assert.IsNull(nobody.Witness.Record);
+        Assert.IsNotNull(nobody.Witness.Proof);
+    }
+
+    [TestMethod]
+    public async Task Requests_for_one_user_go_in_separate_batches_whatever_they_carry()
+    {
+        var enclave = new FakeEnclave { Gate = new TaskCompletionSource() };
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
+
+        Task<VaultResponse> blocker = harness.Pipeline.ExchangeAsync(Requests.Status("zed"));
+        await WaitUntilAsync(() => enclave.BatchesEntered == 1);
+        // Read-only or not, the host cannot see inside: the user id alone decides.
+        Task<VaultResponse>[] alice = [.. new[] { Requests.RegisterStart("alice"), Requests.Status("alice"), Requests.LoginStart("alice") }.Select(harness.Pipeline.ExchangeAsync)];
+        Task<VaultResponse> bob = harness.Pipeline.ExchangeAsync(Requests.Status("bob"));
+        await WaitUntilAsync(() => harness.Pipeline.InFlight == 5);
+        enclave.Gate.SetResult();
+        VaultResponse[] responses = await Task.WhenAll([blocker, bob, .. alice]);
+
+        CollectionAssert.AreEqual(new[] { 1, 2, 1, 1 }, enclave.BatchSizes, $"batches: {string.Join(",", enclave.BatchSizes)}");
+        CollectionAssert.AreEqual(Array.Empty<string>(), enclave.Violations);
+        CollectionAssert.AreEqual(
+            new[] { VaultResponse.ResultOneofCase.Status, VaultResponse.ResultOneofCase.Status, VaultResponse.ResultOneofCase.RegisterStarted, VaultResponse.ResultOneofCase.Status, VaultResponse.ResultOneofCase.LoginStarted },
+            responses.Select(r => r.ResultCase).ToArray());
     }
 
     [TestMethod]
@@ -200,14 +367,14 @@ public sealed class VaultPipelineTests
         var enclave = new FakeEnclave { Gate = new TaskCompletionSource() };
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, limits: new ClientListenerOptions { MaxInFlightRequests = 3 });
 
-        Task<ClientResponse>[] admitted = Enumerable.Range(0, 3).Select(i => harness.Pipeline.SubmitAsync(Requests.Status($"u{i}"))).ToArray();
+        Task<VaultResponse>[] admitted = Enumerable.Range(0, 3).Select(i => harness.Pipeline.ExchangeAsync(Requests.Status($"u{i}"))).ToArray();
         await WaitUntilAsync(() => harness.Pipeline.InFlight == 3);
         ClientResponse refused = await harness.Pipeline.SubmitAsync(Requests.Status("late"));
         enclave.Gate.SetResult();
-        ClientResponse[] answered = await Task.WhenAll(admitted);
+        VaultResponse[] answered = await Task.WhenAll(admitted);
 
         Assert.AreEqual(ErrorCode.Busy, refused.Error.Code);
-        Assert.IsTrue(answered.All(r => r.ResultCase == ClientResponse.ResultOneofCase.Status));
+        Assert.IsTrue(answered.All(r => r.ResultCase == VaultResponse.ResultOneofCase.Status));
         Assert.AreEqual(1L, harness.Metrics.Snapshot().ErrorsByCode["Busy"]);
     }
 
@@ -224,11 +391,11 @@ public sealed class VaultPipelineTests
         Assert.IsFalse(harness.Pipeline.EnclaveReachable);
         enclave.Down = false;
         await harness.WaitForAsync(s => s == ServiceStatus.Serving);
-        ClientResponse after = await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("alice", "a"));
+        VaultResponse after = await harness.Pipeline.ExchangeAsync(Requests.RegisterFinish("alice", "a"));
 
         Assert.AreEqual(ErrorCode.Unavailable, during.Error.Code);
         Assert.AreEqual(ErrorCode.Unavailable, stillDown.Error.Code);
-        Assert.AreEqual(ClientResponse.ResultOneofCase.Registered, after.ResultCase);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, after.ResultCase);
     }
 
     [TestMethod]
@@ -256,7 +423,7 @@ public sealed class VaultPipelineTests
 
         ClientResponse lost = await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("alice", "a"));
         await harness.WaitForAsync(s => s == ServiceStatus.Serving);
-        ClientResponse recovered = await harness.Pipeline.SubmitAsync(Requests.LoginFinish("alice", "good"));
+        VaultResponse recovered = await harness.Pipeline.ExchangeAsync(Requests.LoginFinish("alice", "good"));
 
         Assert.AreEqual(ErrorCode.Unavailable, lost.Error.Code);
         Assert.AreEqual(enclave.LogIndex, harness.Store.State.LogIndex);
@@ -354,7 +521,7 @@ public sealed class VaultPipelineTests
         Assert.AreEqual(ServiceStatus.Serving, second.Pipeline.Status);
         for (int i = 0; i < 10; i++)
         {
-            ClientResponse recovered = await second.Pipeline.SubmitAsync(Requests.LoginFinish($"user{i}", "good"));
+            VaultResponse recovered = await second.Pipeline.ExchangeAsync(Requests.LoginFinish($"user{i}", "good"));
             Assert.AreEqual($"blob{i}", recovered.Recovered.SealedKeyBlob.ToStringUtf8());
         }
     }
@@ -368,14 +535,14 @@ public sealed class VaultPipelineTests
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, hsm);
 
         int entered = enclave.BatchesEntered;
-        Task<ClientResponse> blocker = harness.Pipeline.SubmitAsync(Requests.Status("zed"));
+        Task<VaultResponse> blocker = harness.Pipeline.ExchangeAsync(Requests.Status("zed"));
         await WaitUntilAsync(() => enclave.BatchesEntered == entered + 1);
-        Task<ClientResponse>[] uploads = Enumerable.Range(0, 12).Select(i => harness.Pipeline.SubmitAsync(Requests.RegisterFinish($"u{i}", new string('x', 500)))).ToArray();
+        Task<VaultResponse>[] uploads = Enumerable.Range(0, 12).Select(i => harness.Pipeline.ExchangeAsync(Requests.RegisterFinish($"u{i}", new string('x', 500)))).ToArray();
         await WaitUntilAsync(() => harness.Pipeline.InFlight == 13);
         enclave.Gate.SetResult();
-        ClientResponse[] responses = await Task.WhenAll([blocker, .. uploads]);
+        VaultResponse[] responses = await Task.WhenAll([blocker, .. uploads]);
 
-        Assert.IsTrue(responses.Skip(1).All(r => r.ResultCase == ClientResponse.ResultOneofCase.Registered));
+        Assert.IsTrue(responses.Skip(1).All(r => r.ResultCase == VaultResponse.ResultOneofCase.Registered));
         Assert.IsTrue(enclave.BatchSizes.Count > 2, $"batches: {string.Join(",", enclave.BatchSizes)}");
         Assert.IsTrue(enclave.BatchSizes.Skip(1).All(n => n <= 6), $"batches: {string.Join(",", enclave.BatchSizes)}");
     }

@@ -72,7 +72,7 @@ public sealed class VaultPipelineTests
         Assert.AreEqual(ClientResponse.ResultOneofCase.LoginStarted, started.ResultCase);
         Assert.AreEqual(9u, status.Status.AttemptsLeft);
         Assert.AreEqual("blob-b", recovered.Recovered.SealedKeyBlob.ToStringUtf8());
-        Assert.AreEqual(1L, harness.Metrics.Snapshot().LoginAttempts);
+        Assert.AreEqual(1L, harness.Recorder.Total("hsmvault.host.login_attempts"));
     }
 
     [TestMethod]
@@ -208,7 +208,7 @@ public sealed class VaultPipelineTests
 
         Assert.AreEqual(ErrorCode.Busy, refused.Error.Code);
         Assert.IsTrue(answered.All(r => r.ResultCase == ClientResponse.ResultOneofCase.Status));
-        Assert.AreEqual(1L, harness.Metrics.Snapshot().ErrorsByCode["Busy"]);
+        Assert.AreEqual(1L, harness.Recorder.Total("hsmvault.host.errors", "code", "Busy"));
     }
 
     [TestMethod]

@@ -12,6 +12,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace HsmVault.Host;
 
@@ -90,13 +91,15 @@ public static class VaultHost
         builder.Services.AddHealthChecks()
             .AddCheck<VaultLivenessCheck>("pipeline", tags: [HealthTags.Live])
             .AddCheck<VaultReadinessCheck>("vault", tags: [HealthTags.Ready]);
-        builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
-            .AddMeter(HostMetrics.MeterName)
-            .AddPrometheusExporter(prometheus =>
-            {
-                // Each scrape sees the current values; a loopback scraper every few seconds costs nothing.
-                prometheus.ScrapeResponseCacheDurationMilliseconds = 0;
-            }));
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("hsmvault-host"))
+            .WithMetrics(metrics => metrics
+                .AddMeter(HostMetrics.MeterName)
+                .AddPrometheusExporter(prometheus =>
+                {
+                    // Each scrape sees the current values; a loopback scraper every few seconds costs nothing.
+                    prometheus.ScrapeResponseCacheDurationMilliseconds = 0;
+                }));
 
         // Hosted services stop in reverse order: health, listener (drain), then pipeline.
         builder.Services.AddHostedService(sp => sp.GetRequiredService<VaultPipeline>());

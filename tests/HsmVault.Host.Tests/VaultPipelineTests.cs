@@ -380,6 +380,67 @@ public sealed class VaultPipelineTests
         Assert.IsTrue(enclave.BatchSizes.Skip(1).All(n => n <= 6), $"batches: {string.Join(",", enclave.BatchSizes)}");
     }
 
+    [TestMethod]
+    public async Task An_idle_pipeline_notices_a_dead_hsm_through_its_probe_and_serves_again_when_it_returns()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, health: PipelineHarness.FastProbe());
+        Assert.AreEqual(ServiceStatus.Serving, harness.Pipeline.Status);
+
+        enclave.Down = true;
+        await harness.WaitForAsync(s => s == ServiceStatus.Unavailable);
+        bool reachableWhileDown = harness.Pipeline.EnclaveReachable;
+        enclave.Down = false;
+        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+
+        Assert.IsFalse(reachableWhileDown);
+        Assert.IsTrue(harness.Pipeline.EnclaveReachable);
+        Assert.IsEmpty(enclave.BatchSizes, "no client request was needed to notice");
+    }
+
+    [TestMethod]
+    public async Task An_unusable_store_stops_serving_until_it_reads_again()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, health: PipelineHarness.FastProbe());
+
+        harness.FailingStore.Unhealthy = true;
+        await harness.WaitForAsync(s => s == ServiceStatus.Unavailable);
+        string detail = harness.Pipeline.StatusDetail;
+        ClientResponse refused = await harness.Pipeline.SubmitAsync(Requests.Status("alice"));
+        harness.FailingStore.Unhealthy = false;
+        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+
+        StringAssert.Contains(detail, "the store test.db is damaged");
+        Assert.AreEqual(ErrorCode.Unavailable, refused.Error.Code);
+    }
+
+    [TestMethod]
+    public async Task A_probe_that_finds_the_enclave_ahead_of_the_store_hands_over_to_the_state_check()
+    {
+        var enclave = new FakeEnclave { ReportLastEntry = false };
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, health: PipelineHarness.FastProbe());
+
+        enclave.RegisterBehindTheHostsBack("mallory");
+        await harness.WaitForAsync(s => s == ServiceStatus.Refused);
+
+        StringAssert.Contains(harness.Pipeline.StatusDetail, "BEHIND");
+    }
+
+    [TestMethod]
+    public void The_sqlite_store_reports_a_deleted_file()
+    {
+        using var directory = new TempDirectory();
+        string path = directory.File("host.db");
+        using SqliteVaultStore store = SqliteVaultStore.Open(path);
+        string? healthy = store.CheckHealth();
+
+        File.Delete(path);
+
+        Assert.IsNull(healthy);
+        StringAssert.Contains(store.CheckHealth(), $"the store {path} no longer exists");
+    }
+
     internal static async Task WaitUntilAsync(Func<bool> condition)
     {
         DateTime deadline = DateTime.UtcNow.AddSeconds(10);

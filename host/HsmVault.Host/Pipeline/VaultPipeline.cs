@@ -52,6 +52,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
     private volatile bool _enclaveReachable;
     private string? _lastCheckFailure;
     private long _lastContact;
+    private int _disposed;
 
     /// <summary>
     /// <paramref name="health"/> sets the idle probe's interval and timeout (defaults when null);
@@ -146,6 +147,12 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
 
     public void Dispose()
     {
+        // The container disposes this once as the pipeline and once as a hosted service.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         // Disposed without a stop (another service failed to start): end the loop rather than leave it retrying.
         _abort.Cancel();
         _stopping.Cancel();

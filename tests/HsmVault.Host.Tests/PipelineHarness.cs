@@ -13,7 +13,7 @@ internal sealed class PipelineHarness : IAsyncDisposable
     private readonly TempDirectory _directory;
     private readonly bool _ownsDirectory;
 
-    private PipelineHarness(TempDirectory directory, bool ownsDirectory, IHsmBridge bridge, HsmOptions hsm, ClientListenerOptions limits, HealthOptions health)
+    private PipelineHarness(TempDirectory directory, bool ownsDirectory, IHsmBridge bridge, HsmOptions hsm, ClientListenerOptions limits, HealthOptions health, TimeProvider? time)
     {
         _directory = directory;
         _ownsDirectory = ownsDirectory;
@@ -22,7 +22,7 @@ internal sealed class PipelineHarness : IAsyncDisposable
         FailingStore = new FailingVaultStore(Store);
         Metrics = new HostMetrics();
         Recorder = new MetricRecorder(Metrics);
-        Pipeline = new VaultPipeline(FailingStore, bridge, hsm, limits, Metrics, NullLogger<VaultPipeline>.Instance, health);
+        Pipeline = new VaultPipeline(FailingStore, bridge, hsm, limits, Metrics, NullLogger<VaultPipeline>.Instance, health, time);
     }
 
     public IHsmBridge Bridge { get; }
@@ -57,9 +57,9 @@ internal sealed class PipelineHarness : IAsyncDisposable
     };
 
     /// <summary>Starts a pipeline; waits until it leaves Starting (serving, unavailable or refused).</summary>
-    public static async Task<PipelineHarness> StartAsync(IHsmBridge bridge, HsmOptions? hsm = null, ClientListenerOptions? limits = null, TempDirectory? directory = null, HealthOptions? health = null)
+    public static async Task<PipelineHarness> StartAsync(IHsmBridge bridge, HsmOptions? hsm = null, ClientListenerOptions? limits = null, TempDirectory? directory = null, HealthOptions? health = null, TimeProvider? time = null)
     {
-        var harness = new PipelineHarness(directory ?? new TempDirectory(), directory is null, bridge, hsm ?? FastHsm(), limits ?? new ClientListenerOptions(), health ?? new HealthOptions());
+        var harness = new PipelineHarness(directory ?? new TempDirectory(), directory is null, bridge, hsm ?? FastHsm(), limits ?? new ClientListenerOptions(), health ?? new HealthOptions(), time);
         await harness.Pipeline.StartAsync(CancellationToken.None);
         await harness.WaitForAsync(status => status != ServiceStatus.Starting);
         return harness;

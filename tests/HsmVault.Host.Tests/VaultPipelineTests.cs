@@ -399,6 +399,26 @@ public sealed class VaultPipelineTests
     }
 
     [TestMethod]
+    public async Task Reconnect_pauses_grow_exponentially_up_to_the_cap_instead_of_repeating_a_fixed_delay()
+    {
+        var enclave = new FakeEnclave { Down = true };
+        var time = new RecordingTimeProvider();
+        HsmOptions hsm = PipelineHarness.FastHsm();
+        hsm.ReconnectDelay = TimeSpan.FromMilliseconds(100);
+        hsm.MaxReconnectDelay = TimeSpan.FromSeconds(2);
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, hsm, time: time);
+
+        // The recorded pauses are the ones the backoff chose; the provider fires them after 1 ms.
+        await WaitUntilAsync(() => time.Delays.Count >= 16);
+        IReadOnlyList<TimeSpan> delays = time.Delays;
+
+        Assert.IsTrue(delays.All(d => d > TimeSpan.Zero && d <= hsm.MaxReconnectDelay), string.Join(", ", delays));
+        Assert.IsTrue(delays.Max() >= TimeSpan.FromSeconds(1), "the pauses did not grow: " + string.Join(", ", delays));
+        Assert.IsTrue(delays.Distinct().Count() > 1, "a fixed delay: " + string.Join(", ", delays));
+        Assert.AreEqual(ServiceStatus.Unavailable, harness.Pipeline.Status);
+    }
+
+    [TestMethod]
     public async Task An_unusable_store_stops_serving_until_it_reads_again()
     {
         var enclave = new FakeEnclave();

@@ -18,7 +18,7 @@ public static class HostExitCodes
 
     /// <summary>
     /// The one-line message for an exception that stopped the host from starting, or null for one
-    /// that is a bug (left to crash with its stack trace).
+    /// that is a bug (reported with its stack trace).
     /// </summary>
     public static string? StartFailure(Exception exception) => exception switch
     {

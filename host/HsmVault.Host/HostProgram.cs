@@ -45,6 +45,13 @@ public static class HostProgram
                 await error.WriteLineAsync($"hsmvault-host: cannot start: {message}").ConfigureAwait(false);
                 return HostExitCodes.StartupFailure;
             }
+            catch (Exception ex)
+            {
+                // A bug, not an operator's mistake: keep the details for the report, but exit with the documented code.
+                await error.WriteLineAsync($"hsmvault-host: failed unexpectedly ({ex.GetType().Name}): {ex.Message}").ConfigureAwait(false);
+                await error.WriteLineAsync(ex.ToString()).ConfigureAwait(false);
+                return HostExitCodes.StartupFailure;
+            }
         }
 
         return HostExitCodes.Success;

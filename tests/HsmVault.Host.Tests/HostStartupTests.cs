@@ -53,6 +53,17 @@ public sealed class HostStartupTests
     }
 
     [TestMethod]
+    public async Task A_config_path_that_is_a_directory_is_refused()
+    {
+        using var directory = new TempDirectory();
+
+        (int code, string error) = await RunAsync($"--config={directory.Path}", Endpoint);
+
+        Assert.AreEqual(HostExitCodes.InvalidConfiguration, code, error);
+        StringAssert.Contains(error, $"--config {directory.Path}: is a directory, not a JSON file");
+    }
+
+    [TestMethod]
     public async Task A_misspelled_option_on_the_command_line_is_refused_with_a_suggestion()
     {
         (int code, string error) = await RunAsync("--Host:Prot=7301", Endpoint);

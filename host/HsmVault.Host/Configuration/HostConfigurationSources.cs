@@ -86,6 +86,11 @@ internal static class HostConfigurationSources
             else if (arg.StartsWith("--config=", StringComparison.Ordinal))
             {
                 configFile = arg["--config=".Length..];
+                if (configFile.Length == 0)
+                {
+                    problems.Add("--config=: give the JSON file, e.g. --config=/etc/hsmvault/host.json");
+                    configFile = null;
+                }
             }
             else if (!arg.StartsWith("--", StringComparison.Ordinal) || arg.Length == 2 || arg[2] == '=')
             {
@@ -111,6 +116,12 @@ internal static class HostConfigurationSources
 
     private static IConfigurationRoot? LoadJson(string path, string name, bool optional, List<string> problems)
     {
+        if (Directory.Exists(path))
+        {
+            problems.Add($"{name}: is a directory, not a JSON file");
+            return null;
+        }
+
         byte[] bytes;
         try
         {

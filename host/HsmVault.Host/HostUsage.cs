@@ -35,7 +35,9 @@ public static class HostUsage
           --Hsm:Endpoint=unix:/path | tcp:host:port   the simulator / HSM bridge (required)
           --Hsm:ConnectTimeout=hh:mm:ss      (default 00:00:05)
           --Hsm:RequestTimeout=hh:mm:ss      one batch round trip (default 00:00:15)
-          --Hsm:ReconnectDelay=hh:mm:ss      between attempts while the HSM is down (default 00:00:01)
+          --Hsm:ReconnectDelay=hh:mm:ss      first pause between attempts while the HSM is down; later ones
+                                             grow exponentially, with jitter (default 00:00:00.500)
+          --Hsm:MaxReconnectDelay=hh:mm:ss   longest pause between attempts (default 00:00:05)
           --Hsm:MaxBatchOperations=N         operations per batch (default 64)
           --Hsm:MaxFrameBytes=N              largest bridge frame; batches are cut to fit (default 65536)
           --Hsm:BatchWindow=hh:mm:ss         extra wait to fill a batch (default 0)
@@ -46,12 +48,23 @@ public static class HostUsage
         Health and metrics (Health:)
           --Health:Enabled=true|false        (default true)
           --Health:ListenAddress=IP          loopback only (default 127.0.0.1)
-          --Health:Port=N                    GET /health and /metrics as JSON (default 7390)
+          --Health:Port=N                    HTTP port (default 7390): GET /health/live, /health/ready (and
+                                             /health, the same) as JSON, /metrics in the Prometheus text format
+          --Health:ProbeInterval=hh:mm:ss    an idle host checks the HSM and the store this often (default 00:00:02)
+          --Health:ProbeTimeout=hh:mm:ss     a probe's HSM answer must arrive within (default 00:00:05)
 
         Logging
           --Logging:LogLevel:Default=Debug|Information|Warning
           --Logging:Console:FormatterName=json   structured JSON log lines
 
-        Exit codes: 0 after a clean shutdown, 2 for invalid configuration, 1 for a start-up failure.
+        Unknown options are refused (with a suggestion for a likely misspelling), and every problem
+        with the settings is listed at once.
+
+        Exit codes:
+          0  clean shutdown (or --help)
+          1  start-up failure: the store cannot be opened or is not a host store, a port is already
+             in use, the TLS certificate cannot be loaded
+          2  invalid configuration: a missing or malformed --config file, an unknown option, a value
+             of the wrong type, an option out of range (restarting will not help: fix the settings)
         """;
 }

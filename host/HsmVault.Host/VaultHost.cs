@@ -7,8 +7,12 @@ using HsmVault.Host.Store;
 using HsmVault.Host.Telemetry;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace HsmVault.Host;
 
@@ -27,7 +31,8 @@ public static class VaultHost
     /// <summary>
     /// Builds the host from <paramref name="args"/>. <paramref name="bridge"/> replaces the socket
     /// bridge (a vendor bridge, or a test double). Throws <see cref="HostConfigurationException"/>
-    /// listing every invalid option.
+    /// listing every problem at once: unreadable or malformed configuration files, stray arguments,
+    /// unknown keys, values that do not convert, and options that fail validation.
     /// </summary>
     public static IHost Build(string[] args, Func<IServiceProvider, IHsmBridge>? bridge = null)
     {
@@ -37,42 +42,39 @@ public static class VaultHost
             DisableDefaults = true,
             ContentRootPath = AppContext.BaseDirectory,
         });
-        builder.Configuration.AddJsonFile(Path.Combine(AppContext.BaseDirectory, "appsettings.json"), optional: true, reloadOnChange: false);
-        string? configFile = ConfigFileArgument(args);
-        if (configFile is not null)
-        {
-            builder.Configuration.AddJsonFile(Path.GetFullPath(configFile), optional: false, reloadOnChange: false);
-        }
+        List<string> problems = HostConfigurationSources.Add(
+            builder.Configuration, args, Path.Combine(AppContext.BaseDirectory, "appsettings.json"), EnvironmentPrefix);
 
-        builder.Configuration.AddEnvironmentVariables(EnvironmentPrefix);
-        builder.Configuration.AddCommandLine(args.Where(a => a != "--config" && a != configFile).ToArray());
-
-        var listener = Bind<ClientListenerOptions>(builder.Configuration, ClientListenerOptions.Section);
-        var hsm = Bind<HsmOptions>(builder.Configuration, HsmOptions.Section);
-        var store = Bind<StoreOptions>(builder.Configuration, StoreOptions.Section);
-        var health = Bind<HealthOptions>(builder.Configuration, HealthOptions.Section);
-        List<string> problems = [.. listener.Problems(), .. store.Problems(), .. health.Problems()];
-        if (bridge is null)
-        {
-            problems.AddRange(hsm.Problems());
-        }
-
+        // Bind once up front only to find values that do not convert; the options framework binds
+        // (and validates, on start) the instances the services get.
+        var listener = Bind<ClientListenerOptions>(builder.Configuration, ClientListenerOptions.Section, problems);
+        var hsm = Bind<HsmOptions>(builder.Configuration, HsmOptions.Section, problems);
+        var store = Bind<StoreOptions>(builder.Configuration, StoreOptions.Section, problems);
+        var health = Bind<HealthOptions>(builder.Configuration, HealthOptions.Section, problems);
         if (problems.Count > 0)
         {
+            // The host will not be built, so validate here too: every problem in one message.
+            problems.AddRange([.. listener.Problems(), .. hsm.Problems(bridge is null), .. store.Problems(), .. health.Problems()]);
             throw new HostConfigurationException(problems);
         }
 
+        AddOptions<ClientListenerOptions>(builder, ClientListenerOptions.Section, o => o.Problems());
+        AddOptions<HsmOptions>(builder, HsmOptions.Section, o => o.Problems(endpointRequired: bridge is null));
+        AddOptions<StoreOptions>(builder, StoreOptions.Section, o => o.Problems());
+        AddOptions<HealthOptions>(builder, HealthOptions.Section, o => o.Problems());
+
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         builder.Logging.AddConsole();
+
+        // A failed start is reported by Program as one plain line with its exit code; the hosting
+        // layer's own "Hosting failed to start" error would repeat it with a stack trace and driver codes.
+        builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
         builder.Services.AddSystemd();
         builder.Services.Configure<HostOptions>(options => options.ShutdownTimeout = listener.DrainTimeout + TimeSpan.FromSeconds(5));
+        builder.Services.TryAddSingleton(TimeProvider.System);
 
-        builder.Services.AddSingleton(listener);
-        builder.Services.AddSingleton(hsm);
-        builder.Services.AddSingleton(store);
-        builder.Services.AddSingleton(health);
         builder.Services.AddSingleton<HostMetrics>();
-        builder.Services.AddSingleton<IVaultStore>(_ => SqliteVaultStore.Open(store.Path));
+        builder.Services.AddSingleton<IVaultStore>(sp => SqliteVaultStore.Open(sp.GetRequiredService<StoreOptions>().Path));
         if (bridge is null)
         {
             builder.Services.AddSingleton<IHsmBridge, SocketHsmBridge>();
@@ -86,38 +88,57 @@ public static class VaultHost
         builder.Services.AddSingleton<IClientRequestHandler>(sp => sp.GetRequiredService<VaultPipeline>());
         builder.Services.AddSingleton<ClientListener>();
         builder.Services.AddSingleton<HealthEndpoint>();
+        builder.Services.AddHealthChecks()
+            .AddCheck<VaultLivenessCheck>("pipeline", tags: [HealthTags.Live])
+            .AddCheck<VaultReadinessCheck>("vault", tags: [HealthTags.Ready]);
+        builder.Services.AddOpenTelemetry()
+            .ConfigureResource(resource => resource.AddService("hsmvault-host"))
+            .WithMetrics(metrics => metrics
+                .AddMeter(HostMetrics.MeterName)
+                .AddPrometheusExporter(prometheus =>
+                {
+                    // Each scrape sees the current values; a loopback scraper every few seconds costs nothing.
+                    prometheus.ScrapeResponseCacheDurationMilliseconds = 0;
+                }));
 
         // Hosted services stop in reverse order: health, listener (drain), then pipeline.
         builder.Services.AddHostedService(sp => sp.GetRequiredService<VaultPipeline>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientListener>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<HealthEndpoint>());
-        return builder.Build();
-    }
-
-    private static T Bind<T>(IConfiguration configuration, string section)
-        where T : new()
-    {
+        IHost host = builder.Build();
         try
         {
-            return configuration.GetSection(section).Get<T>() ?? new T();
+            // ValidateOnStart's checks, run now so Build refuses a bad configuration before anything opens.
+            host.Services.GetRequiredService<IStartupValidator>().Validate();
         }
-        catch (InvalidOperationException ex)
+        catch (Exception ex) when (ex is OptionsValidationException or AggregateException)
         {
-            // The binder's message names the key and the value, e.g. "'abc' at 'Host:Port'".
-            throw new HostConfigurationException([ex.Message]);
+            host.Dispose();
+            IEnumerable<Exception> failures = ex is AggregateException all ? all.Flatten().InnerExceptions : [ex];
+            throw new HostConfigurationException([.. failures.OfType<OptionsValidationException>().SelectMany(f => f.Failures)]);
         }
+
+        return host;
     }
 
-    private static string? ConfigFileArgument(string[] args)
+    private static T Bind<T>(IConfiguration configuration, string section, List<string> problems)
+        where T : new()
     {
-        for (int i = 0; i < args.Length; i++)
-        {
-            if (args[i] == "--config")
-            {
-                return i + 1 < args.Length ? args[i + 1] : throw new HostConfigurationException(["--config: needs a JSON file path"]);
-            }
-        }
+        var options = new T();
+        OptionsBinder.Bind(configuration.GetSection(section), options, problems);
+        return options;
+    }
 
-        return null;
+    private static void AddOptions<T>(HostApplicationBuilder builder, string section, Func<T, IReadOnlyList<string>> problems)
+        where T : class
+    {
+        IConfigurationSection values = builder.Configuration.GetSection(section);
+        builder.Services.AddOptions<T>()
+            .Configure(options => OptionsBinder.Bind(values, options, []))
+            .ValidateOnStart();
+        builder.Services.AddSingleton<IValidateOptions<T>>(new OptionsProblemsValidator<T>(problems));
+
+        // The services take the options object itself, as before the options framework bound them.
+        builder.Services.AddSingleton(sp => sp.GetRequiredService<IOptions<T>>().Value);
     }
 }

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http;
 using System.Text;
-using System.Text.Json;
 using HsmVault.Client;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Testing;
@@ -220,16 +219,21 @@ public static class EndToEndBench
 
         public static async Task<Metrics> ReadAsync(LocalFleet fleet)
         {
-            string json = await Http.GetStringAsync(new Uri($"http://127.0.0.1:{fleet.HealthPort}/metrics")).ConfigureAwait(false);
-            using JsonDocument document = JsonDocument.Parse(json);
-            JsonElement metrics = document.RootElement.TryGetProperty("metrics", out JsonElement nested) ? nested : document.RootElement;
+            // The Prometheus text format: one "name{labels} value" line per sample.
+            string text = await Http.GetStringAsync(new Uri($"http://127.0.0.1:{fleet.HealthPort}/metrics")).ConfigureAwait(false);
             return new Metrics(
-                metrics.GetProperty("batches").GetInt64(),
-                metrics.GetProperty("batchedOperations").GetInt64(),
+                Sample(text, "hsmvault_host_batches_total"),
+                Sample(text, "hsmvault_host_batch_operations_sum"),
                 Process.GetCurrentProcess().TotalProcessorTime,
                 CpuTime(fleet.Host),
                 CpuTime(fleet.Simulator));
         }
+
+        // The sum over a metric's samples (0 before the first measurement, when the exporter lists none).
+        private static long Sample(string text, string name) =>
+            (long)text.Split('\n')
+                .Where(line => line.StartsWith(name, StringComparison.Ordinal) && line.Length > name.Length && line[name.Length] is '{' or ' ')
+                .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
 
         private static TimeSpan CpuTime(ChildProcess? child)
         {

@@ -16,6 +16,9 @@ internal sealed class FailingVaultStore : IVaultStore
 
     public volatile bool FailCommits;
 
+    /// <summary>While set, the health check reports the store unusable, as a deleted or damaged file would.</summary>
+    public volatile bool Unhealthy;
+
     public VaultStoreState State => _inner.State;
 
     public IMerkleNodeStore Nodes => _inner.Nodes;
@@ -33,6 +36,8 @@ internal sealed class FailingVaultStore : IVaultStore
 
         _inner.Commit(commit);
     }
+
+    public string? CheckHealth() => Unhealthy ? "the store test.db is damaged (test)" : _inner.CheckHealth();
 
     public void Dispose() => _inner.Dispose();
 }

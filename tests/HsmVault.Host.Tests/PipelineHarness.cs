@@ -13,7 +13,7 @@ internal sealed class PipelineHarness : IAsyncDisposable
     private readonly TempDirectory _directory;
     private readonly bool _ownsDirectory;
 
-    private PipelineHarness(TempDirectory directory, bool ownsDirectory, IHsmBridge bridge, HsmOptions hsm, ClientListenerOptions limits)
+    private PipelineHarness(TempDirectory directory, bool ownsDirectory, IHsmBridge bridge, HsmOptions hsm, ClientListenerOptions limits, HealthOptions health, TimeProvider? time)
     {
         _directory = directory;
         _ownsDirectory = ownsDirectory;
@@ -21,7 +21,8 @@ internal sealed class PipelineHarness : IAsyncDisposable
         Store = SqliteVaultStore.Open(StorePath);
         FailingStore = new FailingVaultStore(Store);
         Metrics = new HostMetrics();
-        Pipeline = new VaultPipeline(FailingStore, bridge, hsm, limits, Metrics, NullLogger<VaultPipeline>.Instance);
+        Recorder = new MetricRecorder(Metrics);
+        Pipeline = new VaultPipeline(FailingStore, bridge, hsm, limits, Metrics, NullLogger<VaultPipeline>.Instance, health, time);
     }
 
     public IHsmBridge Bridge { get; }
@@ -33,6 +34,9 @@ internal sealed class PipelineHarness : IAsyncDisposable
 
     public HostMetrics Metrics { get; }
 
+    /// <summary>What <see cref="Metrics"/> recorded.</summary>
+    public MetricRecorder Recorder { get; }
+
     public VaultPipeline Pipeline { get; }
 
     public string StorePath => _directory.File("host.db");
@@ -40,14 +44,22 @@ internal sealed class PipelineHarness : IAsyncDisposable
     public static HsmOptions FastHsm() => new()
     {
         Endpoint = "tcp:127.0.0.1:1",
-        ReconnectDelay = TimeSpan.FromMilliseconds(50),
+        ReconnectDelay = TimeSpan.FromMilliseconds(20),
+        MaxReconnectDelay = TimeSpan.FromMilliseconds(100),
         RequestTimeout = TimeSpan.FromSeconds(5),
     };
 
-    /// <summary>Starts a pipeline; waits until it leaves Starting (serving, unavailable or refused).</summary>
-    public static async Task<PipelineHarness> StartAsync(IHsmBridge bridge, HsmOptions? hsm = null, ClientListenerOptions? limits = null, TempDirectory? directory = null)
+    /// <summary>Probes every 50 ms, so a test sees a dead HSM or store quickly (it waits for the status, never for a time).</summary>
+    public static HealthOptions FastProbe() => new()
     {
-        var harness = new PipelineHarness(directory ?? new TempDirectory(), directory is null, bridge, hsm ?? FastHsm(), limits ?? new ClientListenerOptions());
+        ProbeInterval = TimeSpan.FromMilliseconds(50),
+        ProbeTimeout = TimeSpan.FromSeconds(5),
+    };
+
+    /// <summary>Starts a pipeline; waits until it leaves Starting (serving, unavailable or refused).</summary>
+    public static async Task<PipelineHarness> StartAsync(IHsmBridge bridge, HsmOptions? hsm = null, ClientListenerOptions? limits = null, TempDirectory? directory = null, HealthOptions? health = null, TimeProvider? time = null)
+    {
+        var harness = new PipelineHarness(directory ?? new TempDirectory(), directory is null, bridge, hsm ?? FastHsm(), limits ?? new ClientListenerOptions(), health ?? new HealthOptions(), time);
         await harness.Pipeline.StartAsync(CancellationToken.None);
         await harness.WaitForAsync(status => status != ServiceStatus.Starting);
         return harness;
@@ -73,6 +85,7 @@ internal sealed class PipelineHarness : IAsyncDisposable
         await Pipeline.StopAsync(timeout.Token);
         Pipeline.Dispose();
         Store.Dispose();
+        Recorder.Dispose();
         Metrics.Dispose();
         if (_ownsDirectory)
         {

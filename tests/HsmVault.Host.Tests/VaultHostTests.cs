@@ -1,5 +1,4 @@
 using System.Net.Sockets;
-using System.Text;
 using System.Text.Json;
 using Google.Protobuf;
 using HsmVault.Host.Configuration;
@@ -20,12 +19,14 @@ public sealed class VaultHostTests
     public void Invalid_options_are_all_reported_by_name()
     {
         HostConfigurationException ex = Assert.ThrowsExactly<HostConfigurationException>(
-            () => VaultHost.Build(["--Host:ListenAddress=nowhere", "--Hsm:Endpoint=http://hsm", "--Health:ListenAddress=10.0.0.1", "--Host:MaxConnections=0"]));
+            () => VaultHost.Build(["--Host:ListenAddress=nowhere", "--Hsm:Endpoint=http://hsm", "--Health:ListenAddress=10.0.0.1", "--Host:MaxConnections=0", "--Hsm:MaxReconnectDelay=00:00:00.1"]));
 
         StringAssert.Contains(ex.Message, "Host:ListenAddress");
         StringAssert.Contains(ex.Message, "Hsm:Endpoint");
         StringAssert.Contains(ex.Message, "Health:ListenAddress");
         StringAssert.Contains(ex.Message, "Host:MaxConnections");
+        StringAssert.Contains(ex.Message, "Hsm:MaxReconnectDelay");
+        Assert.HasCount(5, ex.Problems);
     }
 
     [TestMethod]
@@ -74,15 +75,18 @@ public sealed class VaultHostTests
         ClientRequest register = Requests.RegisterFinish("alice", "blob");
         await codec.WriteAsync(stream, register);
         ClientResponse registered = (await ListenerHarness.ReadResponseAsync(stream))!;
-        (int status, JsonDocument health) = await GetAsync(healthPort, "/health");
+        (int status, string body) = await HttpGetAsync(healthPort, "/health");
+        using JsonDocument health = JsonDocument.Parse(body);
+        (_, string metrics) = await HttpGetAsync(healthPort, "/metrics");
 
         Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, TestChannel.Open(register, registered).ResultCase);
         Assert.AreEqual(200, status);
         Assert.AreEqual("serving", health.RootElement.GetProperty("status").GetString());
+        Assert.AreEqual("serving at log index 1", health.RootElement.GetProperty("detail").GetString());
         Assert.IsTrue(health.RootElement.GetProperty("enclaveReachable").GetBoolean());
         Assert.AreEqual(1UL, health.RootElement.GetProperty("logIndex").GetUInt64());
         Assert.AreEqual(1, health.RootElement.GetProperty("records").GetInt64());
-        Assert.AreEqual(1, health.RootElement.GetProperty("metrics").GetProperty("requests").GetInt64());
+        Assert.AreEqual(1, PrometheusText.Value(metrics, "hsmvault_host_requests_total"), metrics);
 
         // A request in flight when stop begins is still answered.
         enclave.Gate = new TaskCompletionSource();
@@ -138,14 +142,15 @@ public sealed class VaultHostTests
         using var directory = new TempDirectory();
         var enclave = new FakeEnclave { Down = true };
         using IHost host = VaultHost.Build(
-            ["--Host:Port=0", "--Health:Port=0", $"--Store:Path={directory.File("host.db")}", "--Hsm:ReconnectDelay=00:00:00.05", "--Logging:LogLevel:Default=None"],
+            ["--Host:Port=0", "--Health:Port=0", $"--Store:Path={directory.File("host.db")}", "--Hsm:ReconnectDelay=00:00:00.05", "--Hsm:MaxReconnectDelay=00:00:00.2", "--Logging:LogLevel:Default=None"],
             _ => enclave);
         await host.StartAsync();
         int healthPort = host.Services.GetRequiredService<HealthEndpoint>().LocalEndPoint!.Port;
         await VaultPipelineTests.WaitUntilAsync(() => host.Services.GetRequiredService<VaultPipeline>().Status == ServiceStatus.Unavailable);
 
-        (int status, JsonDocument health) = await GetAsync(healthPort, "/health");
-        (int missing, _) = await GetAsync(healthPort, "/nothing");
+        (int status, string body) = await HttpGetAsync(healthPort, "/health");
+        using JsonDocument health = JsonDocument.Parse(body);
+        (int missing, _) = await HttpGetAsync(healthPort, "/nothing");
 
         Assert.AreEqual(503, status);
         Assert.AreEqual("unavailable", health.RootElement.GetProperty("status").GetString());
@@ -154,16 +159,11 @@ public sealed class VaultHostTests
         await host.StopAsync();
     }
 
-    private static async Task<(int Status, JsonDocument Body)> GetAsync(int port, string path)
+    /// <summary>GETs a path of the loopback health endpoint; the status code and the body text.</summary>
+    internal static async Task<(int Status, string Body)> HttpGetAsync(int port, string path)
     {
-        using TcpClient client = new();
-        await client.ConnectAsync("127.0.0.1", port);
-        NetworkStream stream = client.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes($"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n"));
-        using var reader = new StreamReader(stream, Encoding.UTF8);
-        string text = await reader.ReadToEndAsync();
-        int status = int.Parse(text.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture);
-        string body = text[(text.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
-        return (status, JsonDocument.Parse(body));
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        using HttpResponseMessage response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}{path}"));
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 }

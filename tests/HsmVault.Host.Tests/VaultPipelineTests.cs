@@ -74,8 +74,7 @@ public sealed class VaultPipelineTests
         Assert.AreEqual("blob-b", recovered.Recovered.SealedKeyBlob.ToStringUtf8());
         CollectionAssert.AreEqual(Array.Empty<string>(), enclave.Violations);
         // Which request was a login travels sealed: the host counts requests, not guesses.
-        Assert.AreEqual(5L, harness.Metrics.Snapshot().Requests);
-        Assert.AreEqual(0L, harness.Metrics.Snapshot().LoginAttempts);
+        Assert.AreEqual(5L, harness.Recorder.Total("hsmvault.host.requests"));
     }
 
     [TestMethod]
@@ -179,7 +178,7 @@ public sealed class VaultPipelineTests
         Assert.AreEqual(ErrorCode.AuthFailed, opened.Error.Code);
         Assert.AreEqual(9u, opened.Error.AttemptsLeft);
         // An AUTH_FAILED is sealed like any answer, so the host counts no error for it.
-        Assert.AreEqual(0, harness.Metrics.Snapshot().ErrorsByCode.Count);
+        Assert.AreEqual(0L, harness.Recorder.Total("hsmvault.host.errors"));
     }
 
     [TestMethod]
@@ -283,7 +282,7 @@ public sealed class VaultPipelineTests
         Assert.AreEqual(VaultResponse.ResultOneofCase.Status, TestChannel.Open(status, responses[3]).ResultCase);
         Assert.AreEqual(5, enclave.BatchSizes[^1], $"batches: {string.Join(",", enclave.BatchSizes)}");
         Assert.AreEqual(ServiceStatus.Serving, harness.Pipeline.Status);
-        Assert.AreEqual(3L, harness.Metrics.Snapshot().ErrorsByCode["BadRequest"]);
+        Assert.AreEqual(3L, harness.Recorder.Total("hsmvault.host.errors", "code", "BadRequest"));
         Assert.AreEqual(VaultResponse.ResultOneofCase.Status, (await harness.Pipeline.ExchangeAsync(Requests.Status("bob"))).ResultCase);
     }
 
@@ -375,7 +374,7 @@ public sealed class VaultPipelineTests
 
         Assert.AreEqual(ErrorCode.Busy, refused.Error.Code);
         Assert.IsTrue(answered.All(r => r.ResultCase == VaultResponse.ResultOneofCase.Status));
-        Assert.AreEqual(1L, harness.Metrics.Snapshot().ErrorsByCode["Busy"]);
+        Assert.AreEqual(1L, harness.Recorder.Total("hsmvault.host.errors", "code", "Busy"));
     }
 
     [TestMethod]
@@ -545,6 +544,87 @@ public sealed class VaultPipelineTests
         Assert.IsTrue(responses.Skip(1).All(r => r.ResultCase == VaultResponse.ResultOneofCase.Registered));
         Assert.IsTrue(enclave.BatchSizes.Count > 2, $"batches: {string.Join(",", enclave.BatchSizes)}");
         Assert.IsTrue(enclave.BatchSizes.Skip(1).All(n => n <= 6), $"batches: {string.Join(",", enclave.BatchSizes)}");
+    }
+
+    [TestMethod]
+    public async Task An_idle_pipeline_notices_a_dead_hsm_through_its_probe_and_serves_again_when_it_returns()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, health: PipelineHarness.FastProbe());
+        Assert.AreEqual(ServiceStatus.Serving, harness.Pipeline.Status);
+
+        enclave.Down = true;
+        await harness.WaitForAsync(s => s == ServiceStatus.Unavailable);
+        bool reachableWhileDown = harness.Pipeline.EnclaveReachable;
+        enclave.Down = false;
+        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+
+        Assert.IsFalse(reachableWhileDown);
+        Assert.IsTrue(harness.Pipeline.EnclaveReachable);
+        Assert.IsEmpty(enclave.BatchSizes, "no client request was needed to notice");
+    }
+
+    [TestMethod]
+    public async Task Reconnect_pauses_grow_exponentially_up_to_the_cap_instead_of_repeating_a_fixed_delay()
+    {
+        var enclave = new FakeEnclave { Down = true };
+        var time = new RecordingTimeProvider();
+        HsmOptions hsm = PipelineHarness.FastHsm();
+        hsm.ReconnectDelay = TimeSpan.FromMilliseconds(100);
+        hsm.MaxReconnectDelay = TimeSpan.FromSeconds(2);
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, hsm, time: time);
+
+        // The recorded pauses are the ones the backoff chose; the provider fires them after 1 ms.
+        await WaitUntilAsync(() => time.Delays.Count >= 16);
+        IReadOnlyList<TimeSpan> delays = time.Delays;
+
+        Assert.IsTrue(delays.All(d => d > TimeSpan.Zero && d <= hsm.MaxReconnectDelay), string.Join(", ", delays));
+        Assert.IsTrue(delays.Max() >= TimeSpan.FromSeconds(1), "the pauses did not grow: " + string.Join(", ", delays));
+        Assert.IsTrue(delays.Distinct().Count() > 1, "a fixed delay: " + string.Join(", ", delays));
+        Assert.AreEqual(ServiceStatus.Unavailable, harness.Pipeline.Status);
+    }
+
+    [TestMethod]
+    public async Task An_unusable_store_stops_serving_until_it_reads_again()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, health: PipelineHarness.FastProbe());
+
+        harness.FailingStore.Unhealthy = true;
+        await harness.WaitForAsync(s => s == ServiceStatus.Unavailable);
+        string detail = harness.Pipeline.StatusDetail;
+        ClientResponse refused = await harness.Pipeline.SubmitAsync(Requests.Status("alice"));
+        harness.FailingStore.Unhealthy = false;
+        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+
+        StringAssert.Contains(detail, "the store test.db is damaged");
+        Assert.AreEqual(ErrorCode.Unavailable, refused.Error.Code);
+    }
+
+    [TestMethod]
+    public async Task A_probe_that_finds_the_enclave_ahead_of_the_store_hands_over_to_the_state_check()
+    {
+        var enclave = new FakeEnclave { ReportLastEntry = false };
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave, health: PipelineHarness.FastProbe());
+
+        enclave.RegisterBehindTheHostsBack("mallory");
+        await harness.WaitForAsync(s => s == ServiceStatus.Refused);
+
+        StringAssert.Contains(harness.Pipeline.StatusDetail, "BEHIND");
+    }
+
+    [TestMethod]
+    public void The_sqlite_store_reports_a_deleted_file()
+    {
+        using var directory = new TempDirectory();
+        string path = directory.File("host.db");
+        using SqliteVaultStore store = SqliteVaultStore.Open(path);
+        string? healthy = store.CheckHealth();
+
+        File.Delete(path);
+
+        Assert.IsNull(healthy);
+        StringAssert.Contains(store.CheckHealth(), $"the store {path} no longer exists");
     }
 
     internal static async Task WaitUntilAsync(Func<bool> condition)

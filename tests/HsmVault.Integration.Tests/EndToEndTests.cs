@@ -1,5 +1,6 @@
 using System.Security.Cryptography;
 using System.Text;
+using System.Text.Json;
 using HsmVault.Client;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Testing;
@@ -163,6 +164,52 @@ public sealed class EndToEndTests
             string hex = Convert.ToHexStringLower(secret);
             Assert.AreEqual(-1, _fleet.Host.Output.IndexOf(hex, StringComparison.OrdinalIgnoreCase), $"the {what} is in the host's log as hex");
             Assert.AreEqual(-1, _fleet.Simulator!.Output.IndexOf(hex, StringComparison.OrdinalIgnoreCase), $"the {what} is in the simulator's log as hex");
+        }
+    }
+
+    [TestMethod]
+    public async Task Killing_the_simulator_makes_the_host_not_ready_without_client_traffic_and_a_new_one_makes_it_ready_again()
+    {
+        await using (VaultClient client = NewClient())
+        {
+            Expect<UserRegistered>(await client.RegisterAsync("erin", Password("right"), RandomNumberGenerator.GetBytes(32)));
+        }
+
+        using JsonDocument serving = await WaitForReadyAsync(200);
+        ulong logIndex = serving.RootElement.GetProperty("logIndex").GetUInt64();
+        Assert.IsTrue(logIndex > 0, serving.RootElement.ToString());
+        Assert.AreEqual($"serving at log index {logIndex}", serving.RootElement.GetProperty("detail").GetString());
+
+        await _fleet!.Simulator!.KillAsync();
+        using JsonDocument down = await WaitForReadyAsync(503);
+        await _fleet.StartSimulatorAsync();
+        using JsonDocument back = await WaitForReadyAsync(200);
+
+        Assert.AreEqual("unavailable", down.RootElement.GetProperty("status").GetString());
+        Assert.IsFalse(down.RootElement.GetProperty("enclaveReachable").GetBoolean());
+        Assert.AreEqual(logIndex, back.RootElement.GetProperty("logIndex").GetUInt64());
+    }
+
+    // Polls /health/ready until it answers with the status; the bound is generous (the host probes every 2 s).
+    private async Task<JsonDocument> WaitForReadyAsync(int expected)
+    {
+        using HttpClient http = new() { Timeout = TimeSpan.FromSeconds(10) };
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (true)
+        {
+            using HttpResponseMessage response = await http.GetAsync(new Uri($"http://127.0.0.1:{_fleet!.HealthPort}/health/ready"));
+            string body = await response.Content.ReadAsStringAsync();
+            if ((int)response.StatusCode == expected)
+            {
+                return JsonDocument.Parse(body);
+            }
+
+            if (DateTime.UtcNow > deadline)
+            {
+                Assert.Fail($"/health/ready stayed {(int)response.StatusCode}, expected {expected}: {body}\n{_fleet.Host!.Output}");
+            }
+
+            await Task.Delay(100);
         }
     }
 

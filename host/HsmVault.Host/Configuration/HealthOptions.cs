@@ -16,6 +16,15 @@ public sealed class HealthOptions
     /// <summary>TCP port; 0 picks a free port (tests).</summary>
     public int Port { get; set; } = 7390;
 
+    /// <summary>
+    /// How often an idle host asks the HSM for its state and reads the store, so readiness reflects a
+    /// dead HSM or store within about this long even when no client is sending requests.
+    /// </summary>
+    public TimeSpan ProbeInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>How long a probe waits for the HSM's answer before counting it as down (shorter than a batch's Hsm:RequestTimeout).</summary>
+    public TimeSpan ProbeTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>The problems with these settings, each naming the option; empty when valid.</summary>
     public IReadOnlyList<string> Problems()
     {
@@ -33,6 +42,9 @@ public sealed class HealthOptions
         {
             problems.Add($"Health:Port: {Port} is not a TCP port (0-65535)");
         }
+
+        ClientListenerOptions.RequirePositive(problems, "Health:ProbeInterval", ProbeInterval);
+        ClientListenerOptions.RequirePositive(problems, "Health:ProbeTimeout", ProbeTimeout);
 
         return problems;
     }

@@ -16,8 +16,14 @@ public sealed class HsmOptions
     /// <summary>Time one enclave request (a whole batch) may take before the bridge is declared down.</summary>
     public TimeSpan RequestTimeout { get; set; } = TimeSpan.FromSeconds(15);
 
-    /// <summary>Pause between attempts to reach an unreachable HSM.</summary>
-    public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromSeconds(1);
+    /// <summary>
+    /// Typical pause before the first new attempt to reach an unreachable HSM; later pauses grow
+    /// exponentially (with jitter, so a fleet of hosts does not retry in step) up to <see cref="MaxReconnectDelay"/>.
+    /// </summary>
+    public TimeSpan ReconnectDelay { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>Longest pause between attempts to reach an unreachable HSM.</summary>
+    public TimeSpan MaxReconnectDelay { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Most operations in one batch; keep at or below the enclave policy's batch limit.</summary>
     public int MaxBatchOperations { get; set; } = 64;
@@ -28,11 +34,14 @@ public sealed class HsmOptions
     /// <summary>Extra time the batcher waits for more requests before sending a batch (0: send as soon as the HSM is free).</summary>
     public TimeSpan BatchWindow { get; set; } = TimeSpan.Zero;
 
-    /// <summary>The problems with these settings, each naming the option; empty when valid.</summary>
-    public IReadOnlyList<string> Problems()
+    /// <summary>
+    /// The problems with these settings, each naming the option; empty when valid.
+    /// <paramref name="endpointRequired"/> is false when a bridge other than the socket bridge is plugged in.
+    /// </summary>
+    public IReadOnlyList<string> Problems(bool endpointRequired = true)
     {
         List<string> problems = [];
-        if (!BridgeEndpoint.TryParse(Endpoint, out _, out string? error))
+        if (endpointRequired && !BridgeEndpoint.TryParse(Endpoint, out _, out string? error))
         {
             problems.Add($"Hsm:Endpoint: {error}");
         }
@@ -40,6 +49,10 @@ public sealed class HsmOptions
         ClientListenerOptions.RequirePositive(problems, "Hsm:ConnectTimeout", ConnectTimeout);
         ClientListenerOptions.RequirePositive(problems, "Hsm:RequestTimeout", RequestTimeout);
         ClientListenerOptions.RequirePositive(problems, "Hsm:ReconnectDelay", ReconnectDelay);
+        if (MaxReconnectDelay < ReconnectDelay || MaxReconnectDelay > TimeSpan.FromHours(1))
+        {
+            problems.Add($"Hsm:MaxReconnectDelay: {MaxReconnectDelay}, must be at least Hsm:ReconnectDelay ({ReconnectDelay}) and at most 01:00:00");
+        }
         if (MaxBatchOperations < 1)
         {
             problems.Add($"Hsm:MaxBatchOperations: {MaxBatchOperations}, must be positive");

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Security;
 using System.Net.Sockets;
 using System.Security.Authentication;
+using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Google.Protobuf;
 using HsmVault.Host.Configuration;
@@ -58,13 +59,38 @@ public sealed partial class ClientListener : IHostedService, IDisposable
     {
         if (_options.TlsCertificatePath is { Length: > 0 } path)
         {
-            _certificate = LoadCertificate(path, _options.TlsKeyPath, _options.TlsCertificatePassword);
+            try
+            {
+                _certificate = LoadCertificate(path, _options.TlsKeyPath, _options.TlsCertificatePassword);
+            }
+            catch (CryptographicException ex)
+            {
+                // The message says what failed (wrong password, no key, not a certificate); never the password itself.
+                throw new HostStartException($"Host:TlsCertificatePath: cannot load {path}: {ex.Message}", ex);
+            }
         }
 
         var endPoint = new IPEndPoint(IPAddress.Parse(_options.ListenAddress), _options.Port);
         _socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
-        _socket.Bind(endPoint);
-        _socket.Listen(512);
+        try
+        {
+            _socket.Bind(endPoint);
+            _socket.Listen(512);
+        }
+        catch (SocketException ex)
+        {
+            _socket.Dispose();
+            _socket = null;
+            string why = ex.SocketErrorCode switch
+            {
+                SocketError.AddressAlreadyInUse => "the address is already in use (another process listens there; stop it or choose another Host:Port)",
+                SocketError.AddressNotAvailable => "that IP address is not on this machine (check Host:ListenAddress)",
+                SocketError.AccessDenied => "permission denied (ports below 1024 need privileges)",
+                _ => ex.Message,
+            };
+            throw new HostStartException($"Host:Port: cannot listen on {endPoint}: {why}", ex);
+        }
+
         LogListening(LocalEndPoint!.ToString(), _certificate is null ? "plain TCP" : "TLS");
         _acceptLoop = Task.Run(() => AcceptAsync(_socket), CancellationToken.None);
         return Task.CompletedTask;

@@ -9,6 +9,8 @@ using HsmVault.Protocol.Merkle;
 using HsmVault.Protocol.V1;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
 
 namespace HsmVault.Host.Pipeline;
 
@@ -18,7 +20,9 @@ namespace HsmVault.Host.Pipeline;
 /// carries the user's witness (sealed record and Merkle proof) built from the store; what the
 /// enclave returns is checked against the store's tree and committed durably before any
 /// response of the batch is released. One loop owns the store and the bridge, so batches are
-/// strictly sequential.
+/// strictly sequential; the same loop probes the HSM and the store while idle (so health follows a
+/// dead HSM without racing a batch on the bridge) and retries an unreachable HSM with capped
+/// exponential backoff.
 /// </summary>
 public sealed partial class VaultPipeline : IClientRequestHandler, IHostedService, IDisposable
 {
@@ -31,6 +35,10 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
     private readonly ClientListenerOptions _limits;
     private readonly HostMetrics _metrics;
     private readonly ILogger<VaultPipeline> _logger;
+    private readonly HealthOptions _health;
+    private readonly TimeProvider _time;
+    private readonly ResiliencePipeline<bool> _reconnect;
+    private readonly CancellationTokenSource _stopping = new();
     private readonly Channel<PendingOperation> _queue = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = true });
     private readonly CancellationTokenSource _abort = new();
     private List<PendingOperation> _carry = [];
@@ -43,8 +51,22 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
     private volatile string _statusDetail = "checking the enclave state";
     private volatile bool _enclaveReachable;
     private string? _lastCheckFailure;
+    private long _lastContact;
+    private int _disposed;
 
-    public VaultPipeline(IVaultStore store, IHsmBridge bridge, HsmOptions hsm, ClientListenerOptions limits, HostMetrics metrics, ILogger<VaultPipeline> logger)
+    /// <summary>
+    /// <paramref name="health"/> sets the idle probe's interval and timeout (defaults when null);
+    /// <paramref name="time"/> drives the probe timer and the reconnect backoff (the system clock when null).
+    /// </summary>
+    public VaultPipeline(
+        IVaultStore store,
+        IHsmBridge bridge,
+        HsmOptions hsm,
+        ClientListenerOptions limits,
+        HostMetrics metrics,
+        ILogger<VaultPipeline> logger,
+        HealthOptions? health = null,
+        TimeProvider? time = null)
     {
         _store = store ?? throw new ArgumentNullException(nameof(store));
         _bridge = bridge ?? throw new ArgumentNullException(nameof(bridge));
@@ -52,15 +74,23 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
         _limits = limits ?? throw new ArgumentNullException(nameof(limits));
         _metrics = metrics ?? throw new ArgumentNullException(nameof(metrics));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
+        _health = health ?? new HealthOptions();
+        _time = time ?? TimeProvider.System;
         _batchLimit = hsm.MaxBatchOperations;
+        _reconnect = BuildReconnectPipeline(hsm, _time);
+        _lastContact = _time.GetTimestamp();
         _metrics.ObserveRecords(() => _store.State.RecordCount);
+        _metrics.ObserveVault(() => unchecked((long)_store.State.LogIndex), () => _status == ServiceStatus.Serving, () => _enclaveReachable);
     }
 
     /// <summary>Whether requests are being served, and if not why.</summary>
     public ServiceStatus Status => _status;
 
-    /// <summary>A sentence on the current status, for the health endpoint and logs.</summary>
-    public string StatusDetail => _statusDetail;
+    /// <summary>A sentence on the current status, for the health endpoint and logs; while serving it names the store's current log index.</summary>
+    public string StatusDetail => _status == ServiceStatus.Serving ? $"serving at log index {_store.State.LogIndex}" : _statusDetail;
+
+    /// <summary>True once the pipeline loop has ended (after shutdown, or after an unexpected error).</summary>
+    public bool LoopStopped => _loop is { IsCompleted: true };
 
     /// <summary>Whether the last exchange with the HSM succeeded.</summary>
     public bool EnclaveReachable => _enclaveReachable;
@@ -97,6 +127,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         _queue.Writer.TryComplete();
+        await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is null)
         {
             return;
@@ -114,7 +145,23 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
         }
     }
 
-    public void Dispose() => _abort.Dispose();
+    public void Dispose()
+    {
+        // The container disposes this once as the pipeline and once as a hosted service.
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        // Disposed without a stop (another service failed to start): end the loop rather than leave it retrying.
+        _abort.Cancel();
+        _stopping.Cancel();
+        if (_loop is null || _loop.IsCompleted)
+        {
+            _abort.Dispose();
+            _stopping.Dispose();
+        }
+    }
 
     private async Task<ClientResponse> AnswerAsync(ClientRequest request)
     {
@@ -160,24 +207,27 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
             {
                 if (_status is ServiceStatus.Starting or ServiceStatus.Unavailable)
                 {
-                    FailWaiting(ErrorCode.Unavailable, "the HSM is unavailable; retry later");
-                    if (await CheckEnclaveAsync(abort).ConfigureAwait(false) || _status == ServiceStatus.Refused)
-                    {
-                        continue;
-                    }
-
-                    if (_queue.Reader.Completion.IsCompleted)
+                    if (!await ReconnectAsync(abort).ConfigureAwait(false))
                     {
                         break;
                     }
 
-                    await Task.Delay(_hsm.ReconnectDelay, abort).ConfigureAwait(false);
                     continue;
                 }
 
-                if (_carry.Count == 0 && !await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false))
+                if (_carry.Count == 0)
                 {
-                    break;
+                    Wake wake = await WaitForWorkAsync(abort).ConfigureAwait(false);
+                    if (wake == Wake.Closed)
+                    {
+                        break;
+                    }
+
+                    if (wake == Wake.ProbeDue)
+                    {
+                        await ProbeAsync(abort).ConfigureAwait(false);
+                        continue;
+                    }
                 }
 
                 if (_status == ServiceStatus.Refused)
@@ -307,7 +357,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
             return;
         }
 
-        _enclaveReachable = true;
+        MarkReachable();
         switch (response.KindCase)
         {
             case EnclaveResponse.KindOneofCase.Batch:
@@ -536,6 +586,19 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
     /// <summary>Queries the enclave and compares its committed state with the store's. True when serving.</summary>
     private async Task<bool> CheckEnclaveAsync(CancellationToken abort)
     {
+        if (_store.CheckHealth() is { } storeProblem)
+        {
+            // Serving needs a usable store as much as an HSM; the next attempt reads it again.
+            SetStatus(ServiceStatus.Unavailable, storeProblem + "; retrying");
+            if (storeProblem != _lastCheckFailure)
+            {
+                _lastCheckFailure = storeProblem;
+                LogStoreUnhealthy(storeProblem);
+            }
+
+            return false;
+        }
+
         EnclaveResponse response;
         try
         {
@@ -555,7 +618,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
             SetStatus(ServiceStatus.Unavailable, "the HSM cannot be reached; retrying");
             if (ex.Message != _lastCheckFailure)
             {
-                // Retries run every ReconnectDelay: log each distinct failure once, not once a second.
+                // Retries run every few seconds: log each distinct failure once, not at every attempt.
                 _lastCheckFailure = ex.Message;
                 LogBridgeFailed(ex.Message);
             }
@@ -563,7 +626,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
             return false;
         }
 
-        _enclaveReachable = true;
+        MarkReachable();
         _lastCheckFailure = null;
         if (response.KindCase != EnclaveResponse.KindOneofCase.State)
         {
@@ -621,6 +684,130 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
         return true;
     }
 
+    // Retries the state check until the enclave answers it (serving or refused), pausing with capped,
+    // jittered exponential backoff in between: a restarted HSM is found quickly, a long outage costs little.
+    private static ResiliencePipeline<bool> BuildReconnectPipeline(HsmOptions hsm, TimeProvider time) =>
+        new ResiliencePipelineBuilder<bool> { TimeProvider = time }
+            .AddRetry(new RetryStrategyOptions<bool>
+            {
+                ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is null && !args.Outcome.Result),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = hsm.ReconnectDelay,
+                MaxDelay = hsm.MaxReconnectDelay,
+            })
+            .Build();
+
+    /// <summary>
+    /// Re-checks the enclave until it answers or the host stops. False when the loop should end:
+    /// shutdown began while the HSM was still unreachable.
+    /// </summary>
+    private async Task<bool> ReconnectAsync(CancellationToken abort)
+    {
+        using var stopping = CancellationTokenSource.CreateLinkedTokenSource(abort, _stopping.Token);
+        try
+        {
+            await _reconnect.ExecuteAsync(
+                async (pipeline, _) =>
+                {
+                    pipeline.FailWaiting(ErrorCode.Unavailable, "the HSM is unavailable; retry later");
+
+                    // The check itself runs to its end even when shutdown starts: an initialization may be on its way.
+                    bool answered = await pipeline.CheckEnclaveAsync(abort).ConfigureAwait(false) || pipeline._status == ServiceStatus.Refused;
+                    return answered || pipeline._queue.Reader.Completion.IsCompleted;
+                },
+                this,
+                stopping.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!abort.IsCancellationRequested)
+        {
+            // Shutdown during a pause: nothing is served while the HSM is down, so stop now.
+        }
+
+        return _status is not (ServiceStatus.Starting or ServiceStatus.Unavailable)
+            || !(_stopping.IsCancellationRequested || _queue.Reader.Completion.IsCompleted);
+    }
+
+    /// <summary>Waits for queued work; while serving, only until the next health probe is due.</summary>
+    private async Task<Wake> WaitForWorkAsync(CancellationToken abort)
+    {
+        if (_queue.Reader.TryPeek(out _))
+        {
+            return Wake.Work;
+        }
+
+        if (_status != ServiceStatus.Serving)
+        {
+            return await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false) ? Wake.Work : Wake.Closed;
+        }
+
+        TimeSpan due = _health.ProbeInterval - _time.GetElapsedTime(Volatile.Read(ref _lastContact));
+        if (due <= TimeSpan.Zero)
+        {
+            return Wake.ProbeDue;
+        }
+
+        using var timer = new CancellationTokenSource(due, _time);
+        using var wait = CancellationTokenSource.CreateLinkedTokenSource(abort, timer.Token);
+        try
+        {
+            return await _queue.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false) ? Wake.Work : Wake.Closed;
+        }
+        catch (OperationCanceledException) when (!abort.IsCancellationRequested)
+        {
+            return Wake.ProbeDue;
+        }
+    }
+
+    /// <summary>
+    /// The idle health probe: reads the store back and asks the enclave for its state. A failure, or
+    /// an enclave whose state no longer matches the store, ends serving until the full state check
+    /// (with its catch-up and refusal rules) succeeds again.
+    /// </summary>
+    private async Task ProbeAsync(CancellationToken abort)
+    {
+        if (_store.CheckHealth() is { } storeProblem)
+        {
+            LogStoreUnhealthy(storeProblem);
+            _lastCheckFailure = storeProblem;
+            SetStatus(ServiceStatus.Unavailable, storeProblem + "; retrying");
+            return;
+        }
+
+        EnclaveResponse response;
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(abort);
+        timeout.CancelAfter(_health.ProbeTimeout);
+        try
+        {
+            response = await _bridge.SendAsync(new EnclaveRequest { State = new StateQuery() }, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is HsmUnavailableException || (ex is OperationCanceledException && !abort.IsCancellationRequested))
+        {
+            string reason = ex is HsmUnavailableException ? ex.Message : $"no answer to a state probe within {_health.ProbeTimeout}";
+            LogBridgeFailed(reason);
+            _lastCheckFailure = reason;
+            _enclaveReachable = false;
+            SetStatus(ServiceStatus.Unavailable, "the HSM stopped answering; reconnecting");
+            return;
+        }
+
+        MarkReachable();
+        VaultStoreState store = _store.State;
+        if (response.KindCase != EnclaveResponse.KindOneofCase.State
+            || response.State.LogIndex != store.LogIndex
+            || !response.State.MerkleRoot.Span.SequenceEqual(store.MerkleRoot))
+        {
+            SetStatus(ServiceStatus.Unavailable, "the HSM's state no longer matches the store; re-checking it");
+        }
+    }
+
+    private void MarkReachable()
+    {
+        _enclaveReachable = true;
+        Volatile.Write(ref _lastContact, _time.GetTimestamp());
+    }
+
     private void FailWaiting(ErrorCode code, string message)
     {
         foreach (PendingOperation pending in _carry)
@@ -653,6 +840,9 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
         _statusDetail = detail;
         _status = status;
     }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Store check failed: {Problem}")]
+    private partial void LogStoreUnhealthy(string problem);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Vault status {From} -> {To}: {Detail}")]
     private partial void LogStatusChanged(ServiceStatus from, ServiceStatus to, string detail);

@@ -27,4 +27,11 @@ public interface IVaultStore : IDisposable
     /// <see cref="StoreConflictException"/> when the entry does not follow the last one.
     /// </summary>
     void Commit(VaultCommit commit);
+
+    /// <summary>
+    /// Reads the store's committed state back from its medium (not from memory) and returns null when
+    /// it is usable, or one plain sentence naming the store and what is wrong. Called by the
+    /// pipeline's health probe, on the pipeline's loop like every other store call; never throws.
+    /// </summary>
+    string? CheckHealth();
 }

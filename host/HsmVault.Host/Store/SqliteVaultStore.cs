@@ -16,19 +16,40 @@ public sealed class SqliteVaultStore : IVaultStore
 
     private readonly SqliteConnection _connection;
     private readonly SqliteMerkleNodeStore _nodes;
+    private readonly string _path;
     private VaultStoreState _state;
 
-    private SqliteVaultStore(SqliteConnection connection)
+    private SqliteVaultStore(SqliteConnection connection, string path)
     {
         _connection = connection;
+        _path = path;
         _nodes = new SqliteMerkleNodeStore(connection);
-        _state = ReadState();
+        _state = ReadState(connection, path);
     }
 
-    /// <summary>Opens (creating if needed) the store at <paramref name="path"/>.</summary>
+    /// <summary>
+    /// Opens (creating if needed) the store at <paramref name="path"/>. Throws
+    /// <see cref="StoreUnreadableException"/>, naming the file, when it cannot be opened or is not a host store.
+    /// </summary>
     public static SqliteVaultStore Open(string path)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        try
+        {
+            return OpenOrThrow(path);
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnreadableException(path, SqliteProblems.Describe(ex), ex);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new StoreUnreadableException(path, $"cannot be created or opened ({ex.Message})", ex);
+        }
+    }
+
+    private static SqliteVaultStore OpenOrThrow(string path)
+    {
         string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
         if (directory is not null)
         {
@@ -76,7 +97,7 @@ public sealed class SqliteVaultStore : IVaultStore
                 schema.Commit();
             }
 
-            return new SqliteVaultStore(connection);
+            return new SqliteVaultStore(connection, path);
         }
         catch
         {
@@ -181,6 +202,33 @@ public sealed class SqliteVaultStore : IVaultStore
         Volatile.Write(ref _state, new VaultStoreState(commit.Entry.Index, commit.Entry.MerkleRoot.ToByteArray(), commit.Entry.Mac.ToByteArray(), recordCount));
     }
 
+    /// <inheritdoc />
+    public string? CheckHealth()
+    {
+        // The connection keeps working on a deleted file, whose commits would then be lost on restart.
+        if (!File.Exists(_path))
+        {
+            return $"the store {_path} no longer exists (deleted or moved while the host runs)";
+        }
+
+        try
+        {
+            VaultStoreState onDisk = ReadState(_connection, _path);
+            VaultStoreState held = State;
+            return onDisk.LogIndex == held.LogIndex
+                ? null
+                : $"the store {_path} changed under the host (log index {onDisk.LogIndex} on disk, {held.LogIndex} committed by this host)";
+        }
+        catch (SqliteException ex)
+        {
+            return $"the store {_path} {SqliteProblems.Describe(ex)}";
+        }
+        catch (StoreUnreadableException ex)
+        {
+            return ex.Message;
+        }
+    }
+
     public void Dispose() => _connection.Dispose();
 
     /// <summary>
@@ -251,20 +299,20 @@ public sealed class SqliteVaultStore : IVaultStore
         }
     }
 
-    private VaultStoreState ReadState()
+    private static VaultStoreState ReadState(SqliteConnection connection, string path)
     {
-        using SqliteCommand command = _connection.CreateCommand();
+        using SqliteCommand command = connection.CreateCommand();
         command.CommandText = "SELECT schema_version, log_index, merkle_root, entry_mac, record_count FROM store_state WHERE id = 1;";
         using SqliteDataReader reader = command.ExecuteReader();
         if (!reader.Read())
         {
-            throw new InvalidDataException("store_state: the row is missing; the database is not a HsmVault host store");
+            throw new StoreUnreadableException(path, "is not a HsmVault host store (its store_state row is missing)");
         }
 
         long version = reader.GetInt64(0);
         if (version != SchemaVersion)
         {
-            throw new InvalidDataException($"store_state.schema_version: {version}, this host reads version {SchemaVersion}");
+            throw new StoreUnreadableException(path, $"has store schema version {version}; this host reads version {SchemaVersion}");
         }
 
         return new VaultStoreState(

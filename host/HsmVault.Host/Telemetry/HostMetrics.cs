@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using HsmVault.Protocol.V1;
@@ -6,59 +5,77 @@ using HsmVault.Protocol.V1;
 namespace HsmVault.Host.Telemetry;
 
 /// <summary>
-/// The host's instruments on the <c>HsmVault.Host</c> meter, with running totals kept alongside
-/// so the health endpoint can show them without a metrics exporter.
+/// The host's instruments on the <c>HsmVault.Host</c> meter. They are the only record of the
+/// metrics: <c>/metrics</c> serves them in the Prometheus text format through OpenTelemetry, and
+/// <c>dotnet-counters</c> or any other <c>MeterListener</c> can read them directly.
 /// </summary>
 public sealed class HostMetrics : IDisposable
 {
     public const string MeterName = "HsmVault.Host";
 
+    // Client round trips are milliseconds on a healthy vault and seconds when the HSM struggles.
     private static readonly double[] LatencyBucketsMs = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000];
+
+    // Batches hold 1 to Hsm:MaxBatchOperations (64 by default) operations.
+    private static readonly int[] BatchSizeBuckets = [1, 2, 4, 8, 16, 32, 64, 128];
 
     private readonly Meter _meter;
     private readonly Counter<long> _requests;
     private readonly Counter<long> _errors;
     private readonly Histogram<double> _latency;
-    private readonly Counter<long> _attempts;
     private readonly Counter<long> _batches;
     private readonly Histogram<int> _batchSize;
-    private readonly ConcurrentDictionary<string, long> _errorTotals = new(StringComparer.Ordinal);
-    private readonly long[] _latencyBuckets = new long[LatencyBucketsMs.Length + 1];
-    private long _requestTotal;
-    private long _attemptTotal;
-    private long _batchTotal;
-    private long _batchOperationTotal;
-    private long _latencyCount;
-    private long _latencySumMicros;
     private long _connections;
     private Func<long> _records = () => 0;
+    private Func<long> _logIndex = () => 0;
+    private Func<bool> _serving = () => false;
+    private Func<bool> _enclaveReachable = () => false;
 
     public HostMetrics()
     {
         _meter = new Meter(MeterName);
         _requests = _meter.CreateCounter<long>("hsmvault.host.requests", "{request}", "Client requests received.");
         _errors = _meter.CreateCounter<long>("hsmvault.host.errors", "{request}", "Client requests answered with an Error, by code.");
-        _latency = _meter.CreateHistogram<double>("hsmvault.host.request.duration", "ms", "Time from a request's arrival to its response.");
-        _attempts = _meter.CreateCounter<long>("hsmvault.host.login_attempts", "{attempt}", "Login guesses the enclave counted (LoginStart answered with KE2).");
+        _latency = _meter.CreateHistogram(
+            "hsmvault.host.request.duration",
+            "ms",
+            "Time from a request's arrival to its response.",
+            tags: null,
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = LatencyBucketsMs });
         _batches = _meter.CreateCounter<long>("hsmvault.host.batches", "{batch}", "Batches sent to the enclave.");
-        _batchSize = _meter.CreateHistogram<int>("hsmvault.host.batch.operations", "{operation}", "Operations per enclave batch.");
+        _batchSize = _meter.CreateHistogram(
+            "hsmvault.host.batch.operations",
+            "{operation}",
+            "Operations per enclave batch.",
+            tags: null,
+            advice: new InstrumentAdvice<int> { HistogramBucketBoundaries = BatchSizeBuckets });
         _meter.CreateObservableGauge("hsmvault.host.records", () => _records(), "{record}", "Sealed records in the store.");
         _meter.CreateObservableUpDownCounter("hsmvault.host.connections", () => Interlocked.Read(ref _connections), "{connection}", "Open client connections.");
+        _meter.CreateObservableGauge("hsmvault.host.log_index", () => _logIndex(), "{entry}", "The store's committed log index.");
+        _meter.CreateObservableGauge("hsmvault.host.serving", () => _serving() ? 1 : 0, "{status}", "1 while the vault serves requests (store and HSM agree), else 0.");
+        _meter.CreateObservableGauge("hsmvault.host.hsm.reachable", () => _enclaveReachable() ? 1 : 0, "{status}", "1 while the last exchange with the HSM succeeded, else 0.");
     }
+
+    /// <summary>The meter the instruments are on (tests listen to this instance only).</summary>
+    internal Meter Meter => _meter;
 
     /// <summary>Sets where the record gauge reads from (the store).</summary>
     public void ObserveRecords(Func<long> records) => _records = records ?? throw new ArgumentNullException(nameof(records));
+
+    /// <summary>Sets where the log index, serving and HSM-reachable gauges read from (the pipeline).</summary>
+    public void ObserveVault(Func<long> logIndex, Func<bool> serving, Func<bool> enclaveReachable)
+    {
+        _logIndex = logIndex ?? throw new ArgumentNullException(nameof(logIndex));
+        _serving = serving ?? throw new ArgumentNullException(nameof(serving));
+        _enclaveReachable = enclaveReachable ?? throw new ArgumentNullException(nameof(enclaveReachable));
+    }
 
     public void ConnectionOpened() => Interlocked.Increment(ref _connections);
 
     public void ConnectionClosed() => Interlocked.Decrement(ref _connections);
 
     /// <summary>Counts a request. Which operation it is travels sealed in the channel: the host cannot tell.</summary>
-    public void RequestReceived()
-    {
-        Interlocked.Increment(ref _requestTotal);
-        _requests.Add(1);
-    }
+    public void RequestReceived() => _requests.Add(1);
 
     /// <summary>Records the response and the time it took.</summary>
     public void ResponseSent(ClientResponse response, TimeSpan elapsed)
@@ -69,58 +86,17 @@ public sealed class HostMetrics : IDisposable
             ErrorSent(response.Error.Code);
         }
 
-        double ms = elapsed.TotalMilliseconds;
-        _latency.Record(ms);
-        Interlocked.Increment(ref _latencyCount);
-        Interlocked.Add(ref _latencySumMicros, (long)(ms * 1000));
-        int bucket = Array.FindIndex(LatencyBucketsMs, bound => ms <= bound);
-        Interlocked.Increment(ref _latencyBuckets[bucket < 0 ? LatencyBucketsMs.Length : bucket]);
+        _latency.Record(elapsed.TotalMilliseconds);
     }
 
     /// <summary>Counts an Error response sent outside the request path (refused frames, busy).</summary>
-    public void ErrorSent(ErrorCode code)
-    {
-        string name = code.ToString();
-        _errorTotals.AddOrUpdate(name, 1, (_, n) => n + 1);
-        _errors.Add(1, new KeyValuePair<string, object?>("code", name));
-    }
+    public void ErrorSent(ErrorCode code) => _errors.Add(1, new KeyValuePair<string, object?>("code", code.ToString()));
 
-    public void AttemptCounted()
-    {
-        Interlocked.Increment(ref _attemptTotal);
-        _attempts.Add(1);
-    }
 
     public void BatchSent(int operations)
     {
-        Interlocked.Increment(ref _batchTotal);
-        Interlocked.Add(ref _batchOperationTotal, operations);
         _batches.Add(1);
         _batchSize.Record(operations);
-    }
-
-    /// <summary>The running totals, for the health endpoint.</summary>
-    public HostMetricsSnapshot Snapshot()
-    {
-        long count = Interlocked.Read(ref _latencyCount);
-        var buckets = new List<KeyValuePair<string, long>>();
-        for (int i = 0; i < _latencyBuckets.Length; i++)
-        {
-            string bound = i < LatencyBucketsMs.Length ? $"le_{LatencyBucketsMs[i]}ms" : "gt_5000ms";
-            buckets.Add(new(bound, Interlocked.Read(ref _latencyBuckets[i])));
-        }
-
-        return new HostMetricsSnapshot(
-            Interlocked.Read(ref _requestTotal),
-            new SortedDictionary<string, long>(_errorTotals, StringComparer.Ordinal),
-            Interlocked.Read(ref _attemptTotal),
-            Interlocked.Read(ref _batchTotal),
-            Interlocked.Read(ref _batchOperationTotal),
-            Interlocked.Read(ref _connections),
-            _records(),
-            count,
-            count == 0 ? 0 : Interlocked.Read(ref _latencySumMicros) / 1000.0 / count,
-            buckets);
     }
 
     /// <summary>Starts a latency measurement.</summary>

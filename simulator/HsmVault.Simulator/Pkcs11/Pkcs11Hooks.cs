@@ -1,0 +1,46 @@
+using Net.Pkcs11Interop.Common;
+
+namespace HsmVault.Simulator.Pkcs11;
+
+/// <summary>
+/// Test seams of <see cref="Pkcs11HsmServices"/>: faults injected before a PKCS#11 call, a failure
+/// injected before a key is generated, and an adapter around the AES-GCM encrypt call (so the
+/// token-generated IV layouts can be run against SoftHSM2, which only takes a caller IV).
+/// Production code never sets any of them.
+/// </summary>
+internal sealed class Pkcs11Hooks
+{
+    private readonly Queue<CKR> _faults = new();
+
+    /// <summary>Called with the label of each key just before provisioning generates it; throw to fail provisioning there.</summary>
+    internal Action<string>? BeforeKeyGenerated { get; init; }
+
+    /// <summary>Wraps the token's AES-GCM encrypt call.</summary>
+    internal Func<IAesGcmTokenEncryption, IAesGcmTokenEncryption>? WrapGcmEncryption { get; init; }
+
+    /// <summary>Makes the next PKCS#11 calls made through the services' session fail with these return values, in order.</summary>
+    internal void FailNextCalls(params CKR[] returnValues)
+    {
+        lock (_faults)
+        {
+            foreach (CKR rv in returnValues)
+            {
+                _faults.Enqueue(rv);
+            }
+        }
+    }
+
+    internal void ThrowIfFaultArmed()
+    {
+        CKR rv;
+        lock (_faults)
+        {
+            if (!_faults.TryDequeue(out rv))
+            {
+                return;
+            }
+        }
+
+        throw new Pkcs11Exception("injected fault", rv);
+    }
+}

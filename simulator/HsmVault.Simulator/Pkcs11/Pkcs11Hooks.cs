@@ -10,7 +10,7 @@ namespace HsmVault.Simulator.Pkcs11;
 /// </summary>
 internal sealed class Pkcs11Hooks
 {
-    private readonly Queue<CKR> _faults = new();
+    private readonly Queue<(string? Operation, CKR ReturnValue)> _faults = new();
 
     /// <summary>Called with the label of each key just before provisioning generates it; throw to fail provisioning there.</summary>
     internal Action<string>? BeforeKeyGenerated { get; init; }
@@ -25,22 +25,33 @@ internal sealed class Pkcs11Hooks
         {
             foreach (CKR rv in returnValues)
             {
-                _faults.Enqueue(rv);
+                _faults.Enqueue((null, rv));
             }
         }
     }
 
-    internal void ThrowIfFaultArmed()
+    /// <summary>Makes the next call of <paramref name="operation"/> (a services method name) fail with <paramref name="returnValue"/>.</summary>
+    internal void FailNext(string operation, CKR returnValue)
+    {
+        lock (_faults)
+        {
+            _faults.Enqueue((operation, returnValue));
+        }
+    }
+
+    internal void ThrowIfFaultArmed(string operation)
     {
         CKR rv;
         lock (_faults)
         {
-            if (!_faults.TryDequeue(out rv))
+            if (!_faults.TryPeek(out var next) || (next.Operation is not null && next.Operation != operation))
             {
                 return;
             }
+
+            rv = _faults.Dequeue().ReturnValue;
         }
 
-        throw new Pkcs11Exception("injected fault", rv);
+        throw new Pkcs11Exception($"injected fault in {operation}", rv);
     }
 }

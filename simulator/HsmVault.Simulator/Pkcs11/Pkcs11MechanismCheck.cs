@@ -14,13 +14,13 @@ internal static class Pkcs11MechanismCheck
     /// <summary>What the services need, in the order docs/HSM-VENDORS.md lists it.</summary>
     internal static IReadOnlyList<Pkcs11MechanismRequirement> ServiceRequirements { get; } =
     [
-        new(CKM.CKM_AES_KEY_GEN, Pkcs11MechanismUse.Generate, 32, "generate the record key (AES-256)"),
-        new(CKM.CKM_AES_GCM, Pkcs11MechanismUse.Encrypt | Pkcs11MechanismUse.Decrypt, 32, "seal and unseal records (AES-256-GCM)"),
+        new(CKM.CKM_AES_KEY_GEN, Pkcs11MechanismUse.Generate, 32, "generate the AES-256 record key"),
+        new(CKM.CKM_AES_GCM, Pkcs11MechanismUse.Encrypt | Pkcs11MechanismUse.Decrypt, 32, "seal and unseal records with AES-256-GCM"),
         new(CKM.CKM_GENERIC_SECRET_KEY_GEN, Pkcs11MechanismUse.Generate, 32, "generate the HMAC keys"),
-        new(CKM.CKM_SHA256_HMAC, Pkcs11MechanismUse.Sign, 32, "HMAC-SHA-256 by key handle"),
+        new(CKM.CKM_SHA256_HMAC, Pkcs11MechanismUse.Sign, 32, "compute HMAC-SHA-256 by key handle"),
         new(CKM.CKM_EC_KEY_PAIR_GEN, Pkcs11MechanismUse.GenerateKeyPair, 256, "generate the P-256 identity and AKE key pairs"),
-        new(CKM.CKM_ECDSA, Pkcs11MechanismUse.Sign, 256, "sign with the identity key (over a SHA-256 digest computed by the services)"),
-        new(CKM.CKM_ECDH1_DERIVE, Pkcs11MechanismUse.Derive, 256, "Diffie-Hellman with the AKE key"),
+        new(CKM.CKM_ECDSA, Pkcs11MechanismUse.Sign, 256, "sign with the identity key, over a SHA-256 digest the services compute"),
+        new(CKM.CKM_ECDH1_DERIVE, Pkcs11MechanismUse.Derive, 256, "run Diffie-Hellman with the AKE key"),
     ];
 
     /// <summary>Throws <see cref="HsmConfigurationException"/> naming every requirement <paramref name="slot"/>'s token does not meet.</summary>
@@ -47,7 +47,7 @@ internal static class Pkcs11MechanismCheck
         {
             if (Problem(requirement, lookUp(requirement.Mechanism)) is { } problem)
             {
-                problems.Add($"{requirement.Mechanism} {problem} (needed to {requirement.Purpose})");
+                problems.Add($"{Name(requirement.Mechanism)} {problem} (needed to {requirement.Purpose})");
             }
         }
 
@@ -58,6 +58,9 @@ internal static class Pkcs11MechanismCheck
                 "Nothing was created on the token; enable these mechanisms in the token's policy (see docs/HSM-VENDORS.md).");
         }
     }
+
+    /// <summary>The standard name; CKM has two names for 0x1040 and ToString picks the deprecated one.</summary>
+    internal static string Name(CKM mechanism) => mechanism == CKM.CKM_EC_KEY_PAIR_GEN ? "CKM_EC_KEY_PAIR_GEN" : mechanism.ToString();
 
     private static string? Problem(Pkcs11MechanismRequirement requirement, Pkcs11MechanismSupport? support)
     {

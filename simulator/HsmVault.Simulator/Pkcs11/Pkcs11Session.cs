@@ -85,14 +85,14 @@ internal sealed class Pkcs11Session : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
-            return Invoke(call);
+            return Invoke(operation, call);
         }
         catch (Pkcs11Exception ex) when (IsSessionLoss(ex.RV) && !_reopening)
         {
             Reopen(operation, ex.RV);
             try
             {
-                return Invoke(call);
+                return Invoke(operation, call);
             }
             catch (Pkcs11Exception again) when (IsDeviceFailure(again.RV))
             {
@@ -130,9 +130,9 @@ internal sealed class Pkcs11Session : IDisposable
         }
     }
 
-    private T Invoke<T>(Func<ISession, T> call)
+    private T Invoke<T>(string operation, Func<ISession, T> call)
     {
-        _hooks?.ThrowIfFaultArmed();
+        _hooks?.ThrowIfFaultArmed(operation);
         return call(_session);
     }
 

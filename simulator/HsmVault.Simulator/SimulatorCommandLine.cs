@@ -167,7 +167,10 @@ public static class SimulatorCommandLine
                 throw new FormatException($"--attempt-limit: {settings.AttemptLimit} is outside 1..1000.");
             }
 
-            options = ResolveToken(settings);
+            options = ResolveToken(settings) with
+            {
+                SessionReopened = message => Console.Error.WriteLine($"hsmvault-simulator: {message}"),
+            };
             hsm = Pkcs11HsmServices.OpenOrProvision(options);
         }
         catch (Exception ex) when (ex is FormatException or HsmConfigurationException or IOException or UnauthorizedAccessException)

@@ -68,6 +68,16 @@ public sealed class Pkcs11ProvisioningTests
     }
 
     [TestMethod]
+    public void A_pin_the_token_would_refuse_is_named_before_the_token_is_initialised()
+    {
+        HsmConfigurationException ex = Assert.ThrowsExactly<HsmConfigurationException>(
+            () => SoftHsmSandbox.ForThisProcess.CreateToken("pin-too-short", "so-pin-8", "abc"));
+        Assert.Contains("user PIN is 3 bytes", ex.Message);
+        Assert.Contains("accepts 4 to", ex.Message);
+        Assert.DoesNotContain("abc", ex.Message);
+    }
+
+    [TestMethod]
     public void Key_sets_share_one_token_initialised_once()
     {
         Pkcs11Options first = SoftHsmSandbox.ForThisProcess.NewKeySet("shared-a");

@@ -19,7 +19,8 @@ public sealed class Pkcs11SessionRecoveryTests
     public void After_every_session_of_the_process_is_closed_the_next_calls_succeed()
     {
         // A token of its own: C_CloseAllSessions also logs the process out of the token.
-        Pkcs11Options options = SoftHsmSandbox.ForThisProcess.CreateToken("session-loss");
+        var reported = new List<string>();
+        Pkcs11Options options = SoftHsmSandbox.ForThisProcess.CreateToken("session-loss") with { SessionReopened = reported.Add };
         using var hsm = Pkcs11HsmServices.OpenOrProvision(options);
         byte[] sealedBefore = hsm.Seal("before"u8, "aad"u8);
         hsm.WriteNvram("one"u8);
@@ -39,6 +40,10 @@ public sealed class Pkcs11SessionRecoveryTests
         hsm.WriteNvram("two"u8);
         CollectionAssert.AreEqual("two"u8.ToArray(), hsm.ReadNvram());
         Assert.AreEqual(1, hsm.SessionReopens, "one loss, one reopen");
+        Assert.HasCount(1, reported, "the operator is told of the reopen");
+        Assert.Contains("TryUnseal", reported[0]);
+        Assert.Contains(nameof(CKR.CKR_SESSION_HANDLE_INVALID), reported[0]);
+        Assert.DoesNotContain(SoftHsmSandbox.UserPin, reported[0]);
 
         using var reopened = Pkcs11HsmServices.Open(options);
         CollectionAssert.AreEqual("two"u8.ToArray(), reopened.ReadNvram(), "the NVRAM written after the reopen is durable");

@@ -61,7 +61,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         Pkcs11Session? session = null;
         try
         {
-            session = Pkcs11Session.Open(_module, options.TokenLabel, opened => LogIn(opened, options), hooks);
+            session = Pkcs11Session.Open(_module, options.TokenLabel, opened => LogIn(opened, options), options.SessionReopened, hooks);
             _session = session;
 
             // Before anything is created: a token that could not finish provisioning must not start it.

@@ -19,6 +19,12 @@ public sealed record Pkcs11Options(string LibraryPath, string TokenLabel, Pkcs11
     /// </summary>
     public Pkcs11GcmIvMode GcmIvMode { get; init; } = Pkcs11GcmIvMode.CallerSupplied;
 
+    /// <summary>
+    /// Told, in one line without secrets, each time a lost session was reopened and logged in again,
+    /// so an operator sees HSM failovers that the services rode out.
+    /// </summary>
+    public Action<string>? SessionReopened { get; init; }
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(LibraryPath))

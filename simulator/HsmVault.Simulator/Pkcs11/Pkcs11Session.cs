@@ -17,16 +17,18 @@ internal sealed class Pkcs11Session : IDisposable
     private readonly Pkcs11Module _module;
     private readonly string _tokenLabel;
     private readonly Action<ISession> _logIn;
+    private readonly Action<string>? _reopened;
     private readonly Pkcs11Hooks? _hooks;
     private ISession _session;
     private bool _reopening;
     private bool _disposed;
 
-    private Pkcs11Session(Pkcs11Module module, string tokenLabel, Action<ISession> logIn, Pkcs11Hooks? hooks, ISlot slot, ISession session)
+    private Pkcs11Session(Pkcs11Module module, string tokenLabel, Action<ISession> logIn, Action<string>? reopened, Pkcs11Hooks? hooks, ISlot slot, ISession session)
     {
         _module = module;
         _tokenLabel = tokenLabel;
         _logIn = logIn;
+        _reopened = reopened;
         _hooks = hooks;
         Slot = slot;
         _session = session;
@@ -41,8 +43,11 @@ internal sealed class Pkcs11Session : IDisposable
     /// <summary>Runs after a reopen and login, before the retry: the owner finds its key handles again.</summary>
     internal Action? AfterReopen { get; set; }
 
-    /// <summary>Finds the token by label, opens a read-write session and logs in with <paramref name="logIn"/>.</summary>
-    internal static Pkcs11Session Open(Pkcs11Module module, string tokenLabel, Action<ISession> logIn, Pkcs11Hooks? hooks)
+    /// <summary>
+    /// Finds the token by label, opens a read-write session and logs in with <paramref name="logIn"/>;
+    /// <paramref name="reopened"/> hears of each later reopen.
+    /// </summary>
+    internal static Pkcs11Session Open(Pkcs11Module module, string tokenLabel, Action<ISession> logIn, Action<string>? reopened, Pkcs11Hooks? hooks)
     {
         ISlot slot = module.FindSlotByTokenLabel(tokenLabel);
         ISession session = slot.OpenSession(SessionType.ReadWrite);
@@ -56,7 +61,7 @@ internal sealed class Pkcs11Session : IDisposable
             throw;
         }
 
-        return new Pkcs11Session(module, tokenLabel, logIn, hooks, slot, session);
+        return new Pkcs11Session(module, tokenLabel, logIn, reopened, hooks, slot, session);
     }
 
     /// <summary>Return values after which the session (or its login) is gone but a new one may work.</summary>
@@ -149,6 +154,7 @@ internal sealed class Pkcs11Session : IDisposable
             _logIn(session);
             Reopens++;
             AfterReopen?.Invoke();
+            _reopened?.Invoke($"{operation} lost its session on token '{_tokenLabel}' ({cause}); reopened and logged in again (reopen {Reopens}).");
         }
         catch (Exception ex) when (ex is Pkcs11Exception or HsmConfigurationException)
         {

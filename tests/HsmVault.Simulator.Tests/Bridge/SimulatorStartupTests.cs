@@ -33,6 +33,11 @@ public sealed class SimulatorStartupTests
     public void A_token_without_gcm_or_ec_support_is_refused_before_anything_is_created()
     {
         SoftHsmSandbox sandbox = SoftHsmSandbox.ForThisProcess;
+        if (sandbox.PreinitialisedTokenLabel is not null)
+        {
+            Assert.Inconclusive("This test hides mechanisms through a SoftHSM2 configuration of its own.");
+        }
+
         string directory = Directory.CreateTempSubdirectory("hsmvault-nomech-").FullName;
         try
         {

@@ -11,6 +11,7 @@ namespace HsmVault.Simulator.Pkcs11;
 internal sealed class Pkcs11Hooks
 {
     private readonly Queue<(string? Operation, CKR ReturnValue)> _faults = new();
+    private readonly Queue<(string Operation, CKR ReturnValue)> _faultsAfterCall = new();
 
     /// <summary>Called with the label of each key just before provisioning generates it; throw to fail provisioning there.</summary>
     internal Action<string>? BeforeKeyGenerated { get; init; }
@@ -37,6 +38,34 @@ internal sealed class Pkcs11Hooks
         {
             _faults.Enqueue((operation, returnValue));
         }
+    }
+
+    /// <summary>
+    /// Lets the next call of <paramref name="operation"/> reach the token, then fails it with
+    /// <paramref name="returnValue"/>: the answer lost after the token did the work.
+    /// </summary>
+    internal void FailNextAfterCall(string operation, CKR returnValue)
+    {
+        lock (_faults)
+        {
+            _faultsAfterCall.Enqueue((operation, returnValue));
+        }
+    }
+
+    internal void ThrowIfFaultArmedAfterCall(string operation)
+    {
+        CKR rv;
+        lock (_faults)
+        {
+            if (!_faultsAfterCall.TryPeek(out var next) || next.Operation != operation)
+            {
+                return;
+            }
+
+            rv = _faultsAfterCall.Dequeue().ReturnValue;
+        }
+
+        throw new Pkcs11Exception($"injected fault after {operation}", rv);
     }
 
     internal void ThrowIfFaultArmed(string operation)

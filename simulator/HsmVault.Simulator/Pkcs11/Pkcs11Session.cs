@@ -21,6 +21,10 @@ internal sealed class Pkcs11Session : IDisposable
     private readonly Pkcs11Hooks? _hooks;
     private ISession _session;
     private bool _reopening;
+
+    // Set while a reopen has not completed (token away, login refused, keys not found again): the
+    // owner's key handles may belong to the lost session, so no call may run until a reopen succeeds.
+    private bool _broken;
     private bool _disposed;
 
     private Pkcs11Session(Pkcs11Module module, string tokenLabel, Action<ISession> logIn, Action<string>? reopened, Pkcs11Hooks? hooks, ISlot slot, ISession session)
@@ -88,6 +92,11 @@ internal sealed class Pkcs11Session : IDisposable
     internal T Run<T>(string operation, Func<ISession, T> call)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_broken && !_reopening)
+        {
+            Reopen(operation, CKR.CKR_SESSION_HANDLE_INVALID);
+        }
+
         try
         {
             return Invoke(operation, call);
@@ -138,12 +147,15 @@ internal sealed class Pkcs11Session : IDisposable
     private T Invoke<T>(string operation, Func<ISession, T> call)
     {
         _hooks?.ThrowIfFaultArmed(operation);
-        return call(_session);
+        T result = call(_session);
+        _hooks?.ThrowIfFaultArmedAfterCall(operation);
+        return result;
     }
 
     private void Reopen(string operation, CKR cause)
     {
         _reopening = true;
+        _broken = true;
         try
         {
             TryClose(_session);
@@ -152,8 +164,9 @@ internal sealed class Pkcs11Session : IDisposable
             _session = session;
             Slot = slot;
             _logIn(session);
-            Reopens++;
             AfterReopen?.Invoke();
+            _broken = false;
+            Reopens++;
             _reopened?.Invoke($"{operation} lost its session on token '{_tokenLabel}' ({cause}); reopened and logged in again (reopen {Reopens}).");
         }
         catch (Exception ex) when (ex is Pkcs11Exception or HsmConfigurationException)

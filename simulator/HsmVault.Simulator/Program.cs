@@ -1,4 +1,3 @@
-using System.CommandLine;
 using HsmVault.Simulator;
 
-return await SimulatorCommandLine.Build().Parse(args).InvokeAsync().ConfigureAwait(false);
+return await SimulatorCommandLine.RunAsync(args).ConfigureAwait(false);

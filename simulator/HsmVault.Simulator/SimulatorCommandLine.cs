@@ -1,10 +1,13 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
 using System.Runtime.InteropServices;
 using HsmVault.Enclave;
 using HsmVault.Protocol.Bridge;
 using HsmVault.Protocol.Fleet;
 using HsmVault.Simulator.Bridge;
 using HsmVault.Simulator.Pkcs11;
+using Net.Pkcs11Interop.Common;
 
 namespace HsmVault.Simulator;
 
@@ -14,6 +17,14 @@ namespace HsmVault.Simulator;
 /// </summary>
 public static class SimulatorCommandLine
 {
+    /// <summary>Parses and runs <paramref name="args"/>; a command line that does not parse exits with <see cref="SimulatorExitCode.InvalidConfiguration"/>.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        ParseResult parsed = Build().Parse(args);
+        int code = await parsed.InvokeAsync().ConfigureAwait(false);
+        return parsed.Action is ParseErrorAction ? SimulatorExitCode.InvalidConfiguration : code;
+    }
+
     public static RootCommand Build()
     {
         Option<string> listen = new("--listen")
@@ -47,6 +58,18 @@ public static class SimulatorCommandLine
         {
             Description = "Read the token's user PIN from this file (existing tokens only).",
         };
+        Option<string> keyLabelPrefix = new("--key-label-prefix")
+        {
+            Description = "Prefix of the labels of every object the vault keeps on the token (several vaults can share a token under different prefixes).",
+            DefaultValueFactory = _ => "hsmvault",
+        };
+        Option<string> gcmIv = new("--gcm-iv")
+        {
+            Description = "Who makes the AES-GCM IV: caller (the services, from the token's RNG; SoftHSM2), token-parameter (the token writes it " +
+                "into CK_GCM_PARAMS) or token-appended (the token appends it to the ciphertext). See docs/HSM-VENDORS.md.",
+            DefaultValueFactory = _ => "caller",
+        };
+        gcmIv.AcceptOnlyFromAmong("caller", "token-parameter", "token-appended");
         Option<int> attemptLimit = new("--attempt-limit")
         {
             Description = "Wrong guesses after which a record is destroyed; fixed per fleet.",
@@ -70,7 +93,7 @@ public static class SimulatorCommandLine
 
         Command serve = new("serve", "Run one simulated HSM: the enclave over a PKCS#11 token, served over the bridge protocol until SIGINT/SIGTERM.")
         {
-            listen, stateDirectory, library, tokenLabel, pinEnvironment, pinFile, attemptLimit, operatorKey, fleetId, fleetKeysOut,
+            listen, stateDirectory, library, tokenLabel, pinEnvironment, pinFile, keyLabelPrefix, gcmIv, attemptLimit, operatorKey, fleetId, fleetKeysOut,
         };
         serve.SetAction(async (parseResult, cancellationToken) =>
         {
@@ -81,6 +104,8 @@ public static class SimulatorCommandLine
                 parseResult.GetValue(tokenLabel)!,
                 parseResult.GetValue(pinEnvironment),
                 parseResult.GetValue(pinFile),
+                parseResult.GetValue(keyLabelPrefix)!,
+                parseResult.GetValue(gcmIv)!,
                 parseResult.GetValue(attemptLimit),
                 parseResult.GetValue(operatorKey),
                 parseResult.GetValue(fleetId)!,
@@ -88,10 +113,19 @@ public static class SimulatorCommandLine
             return await ServeAsync(settings, cancellationToken).ConfigureAwait(false);
         });
 
-        return new RootCommand("hsmvault-simulator: a software HSM for HsmVault (the enclave over SoftHSM2 through PKCS#11).")
+        var root = new RootCommand("hsmvault-simulator: a software HSM for HsmVault (the enclave over SoftHSM2, or a vendor token, through PKCS#11).")
         {
             serve,
         };
+        foreach (HelpOption help in root.Options.OfType<HelpOption>().Concat(serve.Options.OfType<HelpOption>()))
+        {
+            if (help.Action is HelpAction standard)
+            {
+                help.Action = new HelpWithExitCodes(standard);
+            }
+        }
+
+        return root;
     }
 
     private sealed record ServeSettings(
@@ -101,6 +135,8 @@ public static class SimulatorCommandLine
         string TokenLabel,
         string? PinEnvironment,
         string? PinFile,
+        string KeyLabelPrefix,
+        string GcmIv,
         int AttemptLimit,
         string? OperatorKeyHex,
         string FleetId,
@@ -135,23 +171,37 @@ public static class SimulatorCommandLine
     {
         BridgeEndpoint endpoint;
         Pkcs11Options options;
+        Pkcs11HsmServices hsm;
+
+        // Every start-up failure is one line naming the input and what was wrong, and a documented exit
+        // code (SimulatorExitCode); a stack trace tells an operator nothing they can act on.
         try
         {
             endpoint = BridgeEndpoint.ParseListener(settings.Listen, "--listen");
-            options = ResolveToken(settings);
             _ = settings.OperatorKey;
             if (settings.AttemptLimit is < 1 or > 1000)
             {
                 throw new FormatException($"--attempt-limit: {settings.AttemptLimit} is outside 1..1000.");
             }
+
+            options = ResolveToken(settings) with
+            {
+                SessionReopened = message => Console.Error.WriteLine($"hsmvault-simulator: {message}"),
+            };
+            hsm = Pkcs11HsmServices.OpenOrProvision(options);
         }
-        catch (Exception ex) when (ex is FormatException or HsmConfigurationException or IOException)
+        catch (Exception ex) when (ex is FormatException or HsmConfigurationException or IOException or UnauthorizedAccessException)
         {
-            await Console.Error.WriteLineAsync($"hsmvault-simulator: {ex.Message}").ConfigureAwait(false);
-            return 2;
+            await Console.Error.WriteLineAsync($"hsmvault-simulator: {OneLine(ex.Message)}").ConfigureAwait(false);
+            return SimulatorExitCode.InvalidConfiguration;
+        }
+        catch (Exception ex) when (ex is HsmUnavailableException or Pkcs11Exception)
+        {
+            await Console.Error.WriteLineAsync($"hsmvault-simulator: the HSM failed at start-up: {OneLine(ex.Message)}").ConfigureAwait(false);
+            return SimulatorExitCode.HsmUnavailable;
         }
 
-        using Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options);
+        using Pkcs11HsmServices openedHsm = hsm;
         string fleetKeysNote = "fleet keys not written";
         try
         {
@@ -167,7 +217,7 @@ public static class SimulatorCommandLine
         catch (Exception ex) when (ex is FleetKeySetFormatException or IOException or UnauthorizedAccessException)
         {
             await Console.Error.WriteLineAsync($"hsmvault-simulator: --fleet-id/--fleet-keys-out: {ex.Message}").ConfigureAwait(false);
-            return 2;
+            return SimulatorExitCode.InvalidConfiguration;
         }
 
         VaultPolicy policy = new(AttemptLimit: settings.AttemptLimit, OperatorPublicKey: settings.OperatorKey);
@@ -185,7 +235,7 @@ public static class SimulatorCommandLine
             () => Console.WriteLine($"hsmvault-simulator: listening on {endpoint.Display} (token '{options.TokenLabel}', {fleetKeysNote})"),
             stop.Token).ConfigureAwait(false);
         Console.WriteLine($"hsmvault-simulator: stopped after {server.RequestsHandled} requests");
-        return 0;
+        return SimulatorExitCode.Stopped;
     }
 
     // A reader never sees a half-written key set: write beside it, then rename over it.
@@ -197,6 +247,16 @@ public static class SimulatorCommandLine
         File.Move(temporary, full, overwrite: true);
     }
 
+    private static string OneLine(string message) => message.ReplaceLineEndings(" ");
+
+    private static Pkcs11GcmIvMode ParseGcmIvMode(string value) => value switch
+    {
+        "caller" => Pkcs11GcmIvMode.CallerSupplied,
+        "token-parameter" => Pkcs11GcmIvMode.TokenWritesParameter,
+        "token-appended" => Pkcs11GcmIvMode.TokenAppendsToOutput,
+        _ => throw new FormatException($"--gcm-iv: '{value}' is not caller, token-parameter or token-appended."),
+    };
+
     private static Pkcs11Options ResolveToken(ServeSettings settings)
     {
         if (settings.StateDirectory is { Length: > 0 } directory)
@@ -206,7 +266,11 @@ public static class SimulatorCommandLine
                 throw new FormatException("--pin-env/--pin-file: not with --state-dir, which keeps its own PIN files.");
             }
 
-            return SoftHsmStateDirectory.Prepare(directory, settings.Library, settings.TokenLabel);
+            return SoftHsmStateDirectory.Prepare(directory, settings.Library, settings.TokenLabel) with
+            {
+                KeyLabelPrefix = settings.KeyLabelPrefix,
+                GcmIvMode = ParseGcmIvMode(settings.GcmIv),
+            };
         }
 
         Pkcs11PinSource pin = (settings.PinEnvironment, settings.PinFile) switch
@@ -216,6 +280,19 @@ public static class SimulatorCommandLine
             (null, null) => throw new FormatException("Give --state-dir for a simulator-managed token, or --pin-env or --pin-file for an existing one."),
             _ => throw new FormatException("--pin-env and --pin-file: give only one."),
         };
-        return new Pkcs11Options(settings.Library, settings.TokenLabel, pin);
+        return new Pkcs11Options(settings.Library, settings.TokenLabel, pin, settings.KeyLabelPrefix) { GcmIvMode = ParseGcmIvMode(settings.GcmIv) };
+    }
+
+    // The standard help, followed by the exit codes.
+    private sealed class HelpWithExitCodes(HelpAction standard) : SynchronousCommandLineAction
+    {
+        public override int Invoke(ParseResult parseResult)
+        {
+            int code = standard.Invoke(parseResult);
+            TextWriter output = parseResult.InvocationConfiguration.Output;
+            output.WriteLine(SimulatorExitCode.Table);
+            output.WriteLine();
+            return code;
+        }
     }
 }

@@ -11,7 +11,7 @@ public sealed class Pkcs11HsmServicesTests
 
     [ClassInitialize]
     public static void OpenToken(TestContext context) =>
-        s_hsm = Pkcs11HsmServices.OpenOrProvision(SoftHsmSandbox.ForThisProcess.CreateToken("services"));
+        s_hsm = Pkcs11HsmServices.OpenOrProvision(SoftHsmSandbox.ForThisProcess.NewKeySet("services"));
 
     [ClassCleanup]
     public static void CloseToken() => s_hsm?.Dispose();
@@ -73,7 +73,7 @@ public sealed class Pkcs11HsmServicesTests
     [TestMethod]
     public void Calls_after_dispose_throw_ObjectDisposedException()
     {
-        var hsm = Pkcs11HsmServices.OpenOrProvision(SoftHsmSandbox.ForThisProcess.CreateToken("disposed"));
+        var hsm = Pkcs11HsmServices.OpenOrProvision(SoftHsmSandbox.ForThisProcess.NewKeySet("disposed"));
         hsm.Dispose();
         hsm.Dispose();
         Assert.ThrowsExactly<ObjectDisposedException>(() => hsm.Seal("x"u8, []));

@@ -17,32 +17,39 @@ public sealed class Pkcs11KeyProtectionTests
     [ClassInitialize]
     public static void ProvisionToken(TestContext context)
     {
-        s_options = SoftHsmSandbox.ForThisProcess.CreateToken("protection");
+        s_options = SoftHsmSandbox.ForThisProcess.NewKeySet("protection");
         s_hsm = Pkcs11HsmServices.OpenOrProvision(s_options);
     }
 
     [ClassCleanup]
     public static void CloseToken() => s_hsm?.Dispose();
 
+    /// <summary>Label suffixes after the key set's prefix: the data rows stay the same whatever prefix the sandbox picks.</summary>
     public static IEnumerable<object[]> SecretAndPrivateKeys()
     {
-        yield return [CKO.CKO_SECRET_KEY, "hsmvault-record-key"];
-        yield return [CKO.CKO_SECRET_KEY, "hsmvault-hmac-oprf-seed"];
-        yield return [CKO.CKO_SECRET_KEY, "hsmvault-hmac-log-mac"];
-        yield return [CKO.CKO_SECRET_KEY, "hsmvault-hmac-fake-record-seed"];
-        yield return [CKO.CKO_PRIVATE_KEY, "hsmvault-identity-key"];
-        yield return [CKO.CKO_PRIVATE_KEY, "hsmvault-ake-key"];
-        yield return [CKO.CKO_PRIVATE_KEY, "hsmvault-channel-key"];
+        yield return [CKO.CKO_SECRET_KEY, "record-key"];
+        yield return [CKO.CKO_SECRET_KEY, "hmac-oprf-seed"];
+        yield return [CKO.CKO_SECRET_KEY, "hmac-log-mac"];
+        yield return [CKO.CKO_SECRET_KEY, "hmac-fake-record-seed"];
+        yield return [CKO.CKO_PRIVATE_KEY, "identity-key"];
+        yield return [CKO.CKO_PRIVATE_KEY, "ake-key"];
+        yield return [CKO.CKO_PRIVATE_KEY, "channel-key"];
     }
 
     [TestMethod]
-    public void Every_hmac_role_has_a_key_listed_here()
+    public void Every_key_of_the_key_set_is_listed_here()
     {
-        var labels = SecretAndPrivateKeys().Select(row => (string)row[1]).ToHashSet();
-        var roles = new Pkcs11KeyLabels("hsmvault");
+        var labels = SecretAndPrivateKeys().Select(row => "p-" + (string)row[1]).ToHashSet();
+        var keySet = Pkcs11KeySet.For(new Pkcs11KeyLabels("p"));
+        foreach (Pkcs11KeySpec key in keySet)
+        {
+            Assert.Contains(key.Label, labels);
+        }
+
+        Assert.HasCount(labels.Count, keySet);
         foreach (HsmHmacKey role in Enum.GetValues<HsmHmacKey>())
         {
-            Assert.Contains(roles.Hmac(role), labels);
+            Assert.Contains(new Pkcs11KeyLabels("p").Hmac(role), labels);
         }
     }
 
@@ -51,7 +58,7 @@ public sealed class Pkcs11KeyProtectionTests
     public void Key_is_a_sensitive_token_object_that_was_never_extractable(CKO objectClass, string label)
     {
         using var inspector = new TokenInspector(Options);
-        IObjectHandle key = inspector.FindSingle(objectClass, label);
+        IObjectHandle key = inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}");
         Assert.IsTrue(inspector.Read(key, CKA.CKA_TOKEN).GetValueAsBool(), "CKA_TOKEN");
         Assert.IsTrue(inspector.Read(key, CKA.CKA_PRIVATE).GetValueAsBool(), "CKA_PRIVATE");
         Assert.IsTrue(inspector.Read(key, CKA.CKA_SENSITIVE).GetValueAsBool(), "CKA_SENSITIVE");
@@ -66,7 +73,7 @@ public sealed class Pkcs11KeyProtectionTests
     public void Reading_the_key_value_is_refused(CKO objectClass, string label)
     {
         using var inspector = new TokenInspector(Options);
-        IObjectHandle key = inspector.FindSingle(objectClass, label);
+        IObjectHandle key = inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}");
         Assert.AreEqual(CKR.CKR_ATTRIBUTE_SENSITIVE, inspector.GetAttributeReturnValue(key, CKA.CKA_VALUE));
         IObjectAttribute value = inspector.Read(key, CKA.CKA_VALUE);
         Assert.IsTrue(value.CannotBeRead);
@@ -78,7 +85,7 @@ public sealed class Pkcs11KeyProtectionTests
     public void Wrapping_the_key_out_of_the_token_is_refused(CKO objectClass, string label)
     {
         using var inspector = new TokenInspector(Options);
-        IObjectHandle key = inspector.FindSingle(objectClass, label);
+        IObjectHandle key = inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}");
         using IMechanism keyGeneration = inspector.Mechanisms.Create(CKM.CKM_AES_KEY_GEN);
         IObjectHandle wrappingKey = inspector.Session.GenerateKey(keyGeneration,
         [
@@ -105,7 +112,7 @@ public sealed class Pkcs11KeyProtectionTests
     public void Protection_attributes_cannot_be_relaxed(CKO objectClass, string label)
     {
         using var inspector = new TokenInspector(Options);
-        IObjectHandle key = inspector.FindSingle(objectClass, label);
+        IObjectHandle key = inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}");
         Assert.ThrowsExactly<Pkcs11Exception>(() => inspector.Session.SetAttributeValue(key, [inspector.Attributes.Create(CKA.CKA_EXTRACTABLE, true)]));
         Assert.ThrowsExactly<Pkcs11Exception>(() => inspector.Session.SetAttributeValue(key, [inspector.Attributes.Create(CKA.CKA_SENSITIVE, false)]));
         Assert.IsTrue(inspector.Read(key, CKA.CKA_SENSITIVE).GetValueAsBool());
@@ -116,13 +123,13 @@ public sealed class Pkcs11KeyProtectionTests
     public void Each_key_is_limited_to_its_own_use()
     {
         using var inspector = new TokenInspector(Options);
-        IObjectHandle identity = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, "hsmvault-identity-key");
-        IObjectHandle ake = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, "hsmvault-ake-key");
-        IObjectHandle channel = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, "hsmvault-channel-key");
+        IObjectHandle identity = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, $"{Options.KeyLabelPrefix}-identity-key");
+        IObjectHandle ake = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, $"{Options.KeyLabelPrefix}-ake-key");
+        IObjectHandle recordKey = inspector.FindSingle(CKO.CKO_SECRET_KEY, $"{Options.KeyLabelPrefix}-record-key");
+        IObjectHandle logMac = inspector.FindSingle(CKO.CKO_SECRET_KEY, $"{Options.KeyLabelPrefix}-hmac-log-mac");
+        IObjectHandle channel = inspector.FindSingle(CKO.CKO_PRIVATE_KEY, $"{Options.KeyLabelPrefix}-channel-key");
         Assert.IsFalse(inspector.Read(channel, CKA.CKA_SIGN).GetValueAsBool(), "channel key cannot sign");
         Assert.IsTrue(inspector.Read(channel, CKA.CKA_DERIVE).GetValueAsBool(), "channel key derives (ECDH) only");
-        IObjectHandle recordKey = inspector.FindSingle(CKO.CKO_SECRET_KEY, "hsmvault-record-key");
-        IObjectHandle logMac = inspector.FindSingle(CKO.CKO_SECRET_KEY, "hsmvault-hmac-log-mac");
         Assert.IsFalse(inspector.Read(identity, CKA.CKA_DERIVE).GetValueAsBool(), "identity key cannot derive");
         Assert.IsFalse(inspector.Read(ake, CKA.CKA_SIGN).GetValueAsBool(), "AKE key cannot sign");
         Assert.IsFalse(inspector.Read(recordKey, CKA.CKA_WRAP).GetValueAsBool(), "record key cannot wrap other keys out");
@@ -137,7 +144,7 @@ public sealed class Pkcs11KeyProtectionTests
     [TestMethod]
     public void Open_refuses_a_record_key_that_could_be_extracted()
     {
-        Pkcs11Options options = Options with { KeyLabelPrefix = "planted" };
+        Pkcs11Options options = Options with { KeyLabelPrefix = Options.KeyLabelPrefix + "-planted" };
         using (var inspector = new TokenInspector(options))
         {
             using IMechanism keyGeneration = inspector.Mechanisms.Create(CKM.CKM_AES_KEY_GEN);
@@ -151,12 +158,12 @@ public sealed class Pkcs11KeyProtectionTests
                 inspector.Attributes.Create(CKA.CKA_EXTRACTABLE, true),
                 inspector.Attributes.Create(CKA.CKA_ENCRYPT, true),
                 inspector.Attributes.Create(CKA.CKA_DECRYPT, true),
-                inspector.Attributes.Create(CKA.CKA_LABEL, "planted-record-key"),
+                inspector.Attributes.Create(CKA.CKA_LABEL, $"{options.KeyLabelPrefix}-record-key"),
             ]);
         }
 
         HsmConfigurationException ex = Assert.ThrowsExactly<HsmConfigurationException>(() => Pkcs11HsmServices.OpenOrProvision(options));
-        Assert.Contains("planted-record-key", ex.Message);
+        Assert.Contains($"{options.KeyLabelPrefix}-record-key", ex.Message);
         Assert.Contains("CKA_EXTRACTABLE=false", ex.Message);
     }
 }

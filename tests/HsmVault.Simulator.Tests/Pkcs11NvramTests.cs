@@ -13,13 +13,14 @@ public sealed class Pkcs11NvramTests
 
     public TestContext TestContext { get; set; } = null!;
 
-    private Pkcs11Options Options => (s_token ?? throw new InvalidOperationException("Class initialisation did not run."))
-        with { KeyLabelPrefix = TestContext.TestName! };
+    private Pkcs11Options Token => s_token ?? throw new InvalidOperationException("Class initialisation did not run.");
 
-    private string NvramLabel => $"{TestContext.TestName}-nvram";
+    private Pkcs11Options Options => Token with { KeyLabelPrefix = $"{Token.KeyLabelPrefix}-{TestContext.TestName}" };
+
+    private string NvramLabel => $"{Options.KeyLabelPrefix}-nvram";
 
     [ClassInitialize]
-    public static void CreateToken(TestContext context) => s_token = SoftHsmSandbox.ForThisProcess.CreateToken("nvram");
+    public static void CreateKeySet(TestContext context) => s_token = SoftHsmSandbox.ForThisProcess.NewKeySet("nvram");
 
     [TestMethod]
     public void Nvram_is_empty_before_the_first_write()

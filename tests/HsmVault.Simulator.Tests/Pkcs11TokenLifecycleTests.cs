@@ -14,10 +14,10 @@ public sealed class Pkcs11TokenLifecycleTests
 
     private Pkcs11Options Token => s_token ?? throw new InvalidOperationException("Class initialisation did not run.");
 
-    private Pkcs11Options Options => Token with { KeyLabelPrefix = TestContext.TestName! };
+    private Pkcs11Options Options => Token with { KeyLabelPrefix = $"{Token.KeyLabelPrefix}-{TestContext.TestName}" };
 
     [ClassInitialize]
-    public static void CreateToken(TestContext context) => s_token = SoftHsmSandbox.ForThisProcess.CreateToken("lifecycle");
+    public static void CreateKeySet(TestContext context) => s_token = SoftHsmSandbox.ForThisProcess.NewKeySet("lifecycle");
 
     [TestMethod]
     public void Reopening_finds_the_keys_by_label_and_they_behave_the_same()
@@ -55,15 +55,15 @@ public sealed class Pkcs11TokenLifecycleTests
         using var second = Pkcs11HsmServices.OpenOrProvision(Options);
         CollectionAssert.AreEqual(identity, second.IdentityPublicKey);
         using var inspector = new TokenInspector(Options);
-        Assert.HasCount(1, inspector.Find(CKO.CKO_PRIVATE_KEY, $"{TestContext.TestName}-identity-key"));
-        Assert.HasCount(1, inspector.Find(CKO.CKO_SECRET_KEY, $"{TestContext.TestName}-record-key"));
+        Assert.HasCount(1, inspector.Find(CKO.CKO_PRIVATE_KEY, $"{Options.KeyLabelPrefix}-identity-key"));
+        Assert.HasCount(1, inspector.Find(CKO.CKO_SECRET_KEY, $"{Options.KeyLabelPrefix}-record-key"));
     }
 
     [TestMethod]
     public void Key_sets_under_different_prefixes_are_independent()
     {
-        using var first = Pkcs11HsmServices.OpenOrProvision(Options with { KeyLabelPrefix = "fleet-a" });
-        using var second = Pkcs11HsmServices.OpenOrProvision(Options with { KeyLabelPrefix = "fleet-b" });
+        using var first = Pkcs11HsmServices.OpenOrProvision(Options with { KeyLabelPrefix = Options.KeyLabelPrefix + "-fleet-a" });
+        using var second = Pkcs11HsmServices.OpenOrProvision(Options with { KeyLabelPrefix = Options.KeyLabelPrefix + "-fleet-b" });
         CollectionAssert.AreNotEqual(first.IdentityPublicKey, second.IdentityPublicKey);
         CollectionAssert.AreNotEqual(first.Hmac(HsmHmacKey.OprfSeed, "u"u8), second.Hmac(HsmHmacKey.OprfSeed, "u"u8));
         Assert.IsFalse(second.TryUnseal(first.Seal("secret"u8, []), [], out _), "another record key cannot open it");
@@ -84,7 +84,7 @@ public sealed class Pkcs11TokenLifecycleTests
     public void Open_without_provisioning_names_the_missing_key()
     {
         HsmConfigurationException ex = Assert.ThrowsExactly<HsmConfigurationException>(() => Pkcs11HsmServices.Open(Options));
-        Assert.Contains($"{TestContext.TestName}-record-key", ex.Message);
+        Assert.Contains($"{Options.KeyLabelPrefix}-record-key", ex.Message);
     }
 
     [TestMethod]
@@ -117,9 +117,9 @@ public sealed class Pkcs11TokenLifecycleTests
     public void The_pin_can_come_from_an_environment_variable_or_a_file()
     {
         string variable = $"HSMVAULT_TEST_PIN_{Environment.ProcessId}";
-        Environment.SetEnvironmentVariable(variable, SoftHsmSandbox.UserPin);
+        Environment.SetEnvironmentVariable(variable, SoftHsmSandbox.PinOf(Token));
         string file = Path.GetTempFileName();
-        File.WriteAllText(file, SoftHsmSandbox.UserPin + "\n");
+        File.WriteAllText(file, SoftHsmSandbox.PinOf(Token) + "\n");
         try
         {
             using (var fromVariable = Pkcs11HsmServices.OpenOrProvision(Options with { Pin = Pkcs11PinSource.EnvironmentVariable(variable) }))

@@ -12,15 +12,17 @@ namespace HsmVault.Simulator.Tests;
 internal sealed class TokenInspector : IDisposable
 {
     private readonly Pkcs11Module _module;
+    private readonly ISlot _slot;
     private readonly ISession _session;
 
     internal TokenInspector(Pkcs11Options options)
     {
         _module = Pkcs11Module.Acquire(options.LibraryPath);
-        _session = _module.FindSlotByTokenLabel(options.TokenLabel).OpenSession(SessionType.ReadWrite);
+        _slot = _module.FindSlotByTokenLabel(options.TokenLabel);
+        _session = _slot.OpenSession(SessionType.ReadWrite);
         try
         {
-            _session.Login(CKU.CKU_USER, SoftHsmSandbox.UserPin);
+            _session.Login(CKU.CKU_USER, SoftHsmSandbox.PinOf(options));
         }
         catch (Pkcs11Exception ex) when (ex.RV == CKR.CKR_USER_ALREADY_LOGGED_IN)
         {
@@ -28,6 +30,8 @@ internal sealed class TokenInspector : IDisposable
     }
 
     internal ISession Session => _session;
+
+    internal ISlot Slot => _slot;
 
     internal IObjectAttributeFactory Attributes => _module.Factories.ObjectAttributeFactory;
 
@@ -45,6 +49,18 @@ internal sealed class TokenInspector : IDisposable
 
     internal IObjectAttribute Read(IObjectHandle handle, CKA attribute) => _session.GetAttributeValue(handle, [attribute])[0];
 
+    /// <summary>The labels of every object on the token (public and private) that start with <paramref name="prefix"/>.</summary>
+    internal List<string> LabelsStartingWith(string prefix) =>
+        [.. _session.FindAllObjects([])
+            .Select(handle => Read(handle, CKA.CKA_LABEL).GetValueAsString() ?? string.Empty)
+            .Where(label => label.StartsWith(prefix, StringComparison.Ordinal))];
+
+    /// <summary>
+    /// C_CloseAllSessions on the token's slot: every session of this process there is gone (this
+    /// inspector's too), and with the last one the login, as after an HSM restart or failover.
+    /// </summary>
+    internal void CloseAllSessionsOfThisProcess() => _slot.CloseAllSessions();
+
     /// <summary>
     /// The raw return value of C_GetAttributeValue for one attribute, through the low-level API on
     /// the already-initialised library (64-bit CK_ULONG, as on Linux x64).
@@ -59,7 +75,15 @@ internal sealed class TokenInspector : IDisposable
     public void Dispose()
     {
         // No C_Logout: that would log out the services' session on the same token too.
-        _session.Dispose();
+        try
+        {
+            _session.Dispose();
+        }
+        catch (Pkcs11Exception ex) when (ex.RV == CKR.CKR_SESSION_HANDLE_INVALID)
+        {
+            // Closed by CloseAllSessionsOfThisProcess.
+        }
+
         _module.Release();
     }
 }

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
 using HsmVault.Enclave;
 using Net.Pkcs11Interop.Common;
@@ -11,7 +12,10 @@ namespace HsmVault.Simulator.Pkcs11;
 /// <summary>
 /// <see cref="IHsmServices"/> over a PKCS#11 token (SoftHSM2 in tests, a vendor HSM by configuration).
 /// Every key is generated inside the token as sensitive and non-extractable and is found by label;
-/// the services keep one logged-in session and serialise all calls on it.
+/// the services keep one logged-in session and serialise all calls on it. A lost session is reopened,
+/// logged in again and the keys found again by label (<see cref="Pkcs11Session"/>); a failure the token
+/// cannot recover from throws <see cref="HsmUnavailableException"/>. docs/HSM-VENDORS.md says what a
+/// token must offer.
 /// </summary>
 public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 {
@@ -25,16 +29,21 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 
     private readonly Lock _gate = new();
     private readonly Pkcs11Module _module;
-    private readonly ISession _session;
+    private readonly Pkcs11Session _session;
     private readonly Pkcs11KeyLabels _labels;
-    private readonly IObjectHandle _recordKey;
+    private readonly Pkcs11Hooks? _hooks;
+    private readonly AesGcmIvStrategy _ivStrategy;
+    private readonly List<(string Label, IObjectHandle Handle)> _createdThisRun = [];
     private readonly Dictionary<HsmHmacKey, IObjectHandle> _hmacKeys = [];
-    private readonly IObjectHandle _identityKey;
-    private readonly IObjectHandle _akeKey;
+
+    // Not readonly: a reopened session finds the keys again and some tokens hand out new handles.
+    private IObjectHandle _recordKey;
+    private IObjectHandle _identityKey;
+    private IObjectHandle _akeKey;
     private readonly ECPoint _akePublicPoint;
     private readonly byte[] _identityPublicKey;
     private readonly byte[] _akePublicKey;
-    private readonly IObjectHandle _channelKey;
+    private IObjectHandle _channelKey;
     private readonly byte[] _channelPublicKey;
     private readonly IMechanism _hmacMechanism;
     private readonly IMechanism _ecdsaMechanism;
@@ -44,44 +53,53 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     private byte[] _nvramContent = [];
     private bool _disposed;
 
-    private Pkcs11HsmServices(Pkcs11Options options, bool provisionMissingKeys)
+    private Pkcs11HsmServices(Pkcs11Options options, bool provisionMissingKeys, Pkcs11Hooks? hooks = null)
     {
         options.Validate();
         _labels = new Pkcs11KeyLabels(options.KeyLabelPrefix);
+        _hooks = hooks;
+        _ivStrategy = AesGcmIvStrategy.For(options.GcmIvMode);
         _module = Pkcs11Module.Acquire(options.LibraryPath);
-        ISession? session = null;
+        Pkcs11Session? session = null;
         try
         {
-            ISlot slot = _module.FindSlotByTokenLabel(options.TokenLabel);
-            session = slot.OpenSession(SessionType.ReadWrite);
+            session = Pkcs11Session.Open(_module, options.TokenLabel, opened => LogIn(opened, options), options.SessionReopened, hooks);
             _session = session;
-            LogIn(session, options);
 
-            _recordKey = FindOrGenerateSecretKey(_labels.RecordKey, CKK.CKK_AES, provisionMissingKeys);
-            foreach (HsmHmacKey role in Enum.GetValues<HsmHmacKey>())
-            {
-                _hmacKeys[role] = FindOrGenerateSecretKey(_labels.Hmac(role), CKK.CKK_GENERIC_SECRET, provisionMissingKeys);
-            }
+            // Before anything is created: a token that could not finish provisioning must not start it.
+            Pkcs11MechanismCheck.Require(session.Slot, options.TokenLabel);
 
-            (_identityKey, ECPoint identityPublic) = FindOrGenerateKeyPair(_labels.IdentityKey, forSigning: true, provisionMissingKeys);
-            (_akeKey, _akePublicPoint) = FindOrGenerateKeyPair(_labels.AkeKey, forSigning: false, provisionMissingKeys);
-            _identityPublicKey = P256.Compress(identityPublic);
+            Pkcs11KeyHandles keys = FindOrProvisionKeys(provisionMissingKeys);
+            AttachKeys(keys);
+            _akePublicPoint = keys.PublicKey(_labels.AkeKey);
+            _identityPublicKey = P256.Compress(keys.PublicKey(_labels.IdentityKey));
             _akePublicKey = P256.Compress(_akePublicPoint);
-            (_channelKey, ECPoint channelPublic) = FindOrGenerateKeyPair(_labels.ChannelKey, forSigning: false, provisionMissingKeys);
-            _channelPublicKey = P256.Uncompressed(channelPublic);
+            _channelPublicKey = P256.Uncompressed(keys.PublicKey(_labels.ChannelKey));
             _hmacMechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_SHA256_HMAC);
             _ecdsaMechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_ECDSA);
             LoadNvram();
+            session.AfterReopen = ReattachAfterReopen;
         }
-        catch
+        catch (Exception ex)
         {
+            // A failed run leaves the token as it found it: what this run generated is destroyed first.
+            string? rollBack = session is null ? null : RollBackCreatedKeys();
+
             // Fields assigned before the failure are released here; the rest are still null.
             _hmacMechanism?.Dispose();
             _ecdsaMechanism?.Dispose();
             session?.Dispose();
             _module.Release();
-            throw;
+            if (rollBack is null)
+            {
+                throw;
+            }
+
+            string message = $"{ex.Message} {rollBack}";
+            throw ex is HsmUnavailableException ? new HsmUnavailableException(message, ex) : new HsmConfigurationException(message, ex);
         }
+
+        _createdThisRun.Clear();
     }
 
     /// <summary>The HSM identity public key, SEC1 compressed (33 bytes).</summary>
@@ -116,6 +134,24 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         return new Pkcs11HsmServices(options, provisionMissingKeys: true);
     }
 
+    /// <summary>How many times the services' session was lost and reopened.</summary>
+    internal int SessionReopens
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _session.Reopens;
+            }
+        }
+    }
+
+    /// <summary><see cref="Open(Pkcs11Options)"/> with test seams.</summary>
+    internal static Pkcs11HsmServices Open(Pkcs11Options options, Pkcs11Hooks hooks) => new(options, provisionMissingKeys: false, hooks);
+
+    /// <summary><see cref="OpenOrProvision(Pkcs11Options)"/> with test seams.</summary>
+    internal static Pkcs11HsmServices OpenOrProvision(Pkcs11Options options, Pkcs11Hooks hooks) => new(options, provisionMissingKeys: true, hooks);
+
     /// <inheritdoc />
     public void GetRandom(Span<byte> destination)
     {
@@ -125,10 +161,11 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         }
 
         byte[] random;
+        int length = destination.Length;
         lock (_gate)
         {
             ThrowIfDisposed();
-            random = _session.GenerateRandom(destination.Length);
+            random = _session.Run(nameof(GetRandom), session => session.GenerateRandom(length));
         }
 
         random.CopyTo(destination);
@@ -145,16 +182,17 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             lock (_gate)
             {
                 ThrowIfDisposed();
-                byte[] nonce = _session.GenerateRandom(NonceLength);
-                using ICkGcmParams parameters = _module.Factories.MechanismParamsFactory.CreateCkGcmParams(nonce, NonceLength * 8, aad, TagLength * 8);
-                using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
-                byte[] ciphertextAndTag = _session.Encrypt(mechanism, _recordKey, input);
-                if (ciphertextAndTag.Length != input.Length + TagLength)
+                return _session.Run(nameof(Seal), session =>
                 {
-                    throw new CryptographicException($"The token returned {ciphertextAndTag.Length} bytes of AES-GCM output for {input.Length} bytes of plaintext.");
-                }
+                    // The IV strategy decides who makes the IV and where the token reports it (Pkcs11Options.GcmIvMode).
+                    IAesGcmTokenEncryption token = new Pkcs11AesGcmEncryption(_module.Factories, session, _recordKey);
+                    if (_hooks?.WrapGcmEncryption is { } wrap)
+                    {
+                        token = wrap(token);
+                    }
 
-                return [.. nonce, .. ciphertextAndTag];
+                    return _ivStrategy.Seal(token, session.GenerateRandom, input, aad);
+                });
             }
         }
         finally
@@ -178,11 +216,14 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
-            using ICkGcmParams parameters = _module.Factories.MechanismParamsFactory.CreateCkGcmParams(nonce, NonceLength * 8, aad, TagLength * 8);
-            using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
             try
             {
-                plaintext = _session.Decrypt(mechanism, _recordKey, ciphertextAndTag);
+                plaintext = _session.Run(nameof(TryUnseal), session =>
+                {
+                    using ICkGcmParams parameters = _module.Factories.MechanismParamsFactory.CreateCkGcmParams(nonce, NonceLength * 8, aad, TagLength * 8);
+                    using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
+                    return session.Decrypt(mechanism, _recordKey, ciphertextAndTag);
+                });
                 return true;
             }
             catch (Pkcs11Exception ex) when (IsAuthenticationFailure(ex.RV))
@@ -190,13 +231,19 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                 plaintext = [];
                 return false;
             }
+            catch (Pkcs11Exception ex)
+            {
+                // Not a verdict on the record: the token could not decide. Answering "does not unseal" here
+                // would have the enclave report an honest record as tampered; failing closed is the safe answer.
+                throw new HsmUnavailableException($"TryUnseal failed with {ex.RV}, which is not an authentication failure; the record was not judged.", ex);
+            }
         }
     }
 
     /// <inheritdoc />
     public byte[] Hmac(HsmHmacKey key, ReadOnlySpan<byte> data)
     {
-        if (!_hmacKeys.TryGetValue(key, out IObjectHandle? handle))
+        if (!Enum.IsDefined(key))
         {
             throw new ArgumentOutOfRangeException(nameof(key), key, "Unknown HMAC key role.");
         }
@@ -205,7 +252,9 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
-            return _session.Sign(_hmacMechanism, handle, input);
+
+            // The handle is looked up inside the call: a reopened session may have moved it.
+            return _session.Run(nameof(Hmac), session => session.Sign(_hmacMechanism, _hmacKeys[key], input));
         }
     }
 
@@ -218,7 +267,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
-            signature = _session.Sign(_ecdsaMechanism, _identityKey, digest);
+            signature = _session.Run(nameof(Sign), session => session.Sign(_ecdsaMechanism, _identityKey, digest));
         }
 
         if (signature.Length != 64)
@@ -245,8 +294,8 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
-            x = DeriveSharedX(_akeKey, peer);
-            shiftedX = DeriveSharedX(_akeKey, shifted);
+            x = DeriveSharedX(() => _akeKey, peer);
+            shiftedX = DeriveSharedX(() => _akeKey, shifted);
         }
 
         try
@@ -279,7 +328,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
-            return DeriveSharedX(_channelKey, peer);
+            return DeriveSharedX(() => _channelKey, peer);
         }
     }
 
@@ -322,9 +371,20 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                 Attribute(CKA.CKA_VALUE, value),
             ];
             IObjectHandle created;
+            bool retry = false;
             try
             {
-                created = _session.CreateObject(template);
+                created = _session.Run(nameof(WriteNvram), session =>
+                {
+                    // A retry after a lost session: the first attempt may have reached the token before the loss.
+                    if (retry && FindNvramEntry(session, sequence, value) is { } written)
+                    {
+                        return written;
+                    }
+
+                    retry = true;
+                    return session.CreateObject(template);
+                });
             }
             finally
             {
@@ -362,8 +422,10 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         }
     }
 
+    // Only what a token returns for a wrong tag, wrong associated data or a cut-short ciphertext; SoftHSM2
+    // reports a tag mismatch as CKR_GENERAL_ERROR. Anything else is the token failing, not the record.
     private static bool IsAuthenticationFailure(CKR rv) =>
-        rv is CKR.CKR_GENERAL_ERROR or CKR.CKR_ENCRYPTED_DATA_INVALID or CKR.CKR_ENCRYPTED_DATA_LEN_RANGE or CKR.CKR_FUNCTION_FAILED
+        rv is CKR.CKR_GENERAL_ERROR or CKR.CKR_ENCRYPTED_DATA_INVALID or CKR.CKR_ENCRYPTED_DATA_LEN_RANGE or CKR.CKR_SIGNATURE_INVALID
         || (ulong)rv == 0x35; // CKR_AEAD_DECRYPT_FAILED (PKCS#11 3.0)
 
     private static bool HasX(ECPoint point, byte[] x)
@@ -418,7 +480,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         List<IObjectAttribute> query = [Attribute(CKA.CKA_CLASS, objectClass), Attribute(CKA.CKA_LABEL, label)];
         try
         {
-            return _session.FindAllObjects(query);
+            return _session.Run($"find '{label}'", session => session.FindAllObjects(query));
         }
         finally
         {
@@ -468,8 +530,15 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             ];
             try
             {
+                _hooks?.BeforeKeyGenerated?.Invoke(label);
                 using IMechanism mechanism = _module.Factories.MechanismFactory.Create(isAes ? CKM.CKM_AES_KEY_GEN : CKM.CKM_GENERIC_SECRET_KEY_GEN);
-                key = _session.GenerateKey(mechanism, template);
+                IObjectHandle generated = _session.Run($"generate '{label}'", session => session.GenerateKey(mechanism, template));
+                _createdThisRun.Add((label, generated));
+                key = generated;
+            }
+            catch (Pkcs11Exception ex)
+            {
+                throw new HsmConfigurationException($"Generating secret key '{label}' on the token failed: {ex.RV}.", ex);
             }
             finally
             {
@@ -512,10 +581,21 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             ];
             try
             {
+                _hooks?.BeforeKeyGenerated?.Invoke(label);
                 using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_EC_KEY_PAIR_GEN);
-                _session.GenerateKeyPair(mechanism, publicTemplate, privateTemplate, out IObjectHandle generatedPublic, out IObjectHandle generatedPrivate);
+                (IObjectHandle generatedPublic, IObjectHandle generatedPrivate) = _session.Run($"generate '{label}'", session =>
+                {
+                    session.GenerateKeyPair(mechanism, publicTemplate, privateTemplate, out IObjectHandle pub, out IObjectHandle priv);
+                    return (pub, priv);
+                });
+                _createdThisRun.Add((label, generatedPrivate));
+                _createdThisRun.Add((label, generatedPublic));
                 publicKey = generatedPublic;
                 privateKey = generatedPrivate;
+            }
+            catch (Pkcs11Exception ex)
+            {
+                throw new HsmConfigurationException($"Generating key pair '{label}' on the token failed: {ex.RV}.", ex);
             }
             finally
             {
@@ -531,7 +611,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         }
 
         RequireProtectedKey(privateKey, label, CKK.CKK_EC);
-        List<IObjectAttribute> attributes = _session.GetAttributeValue(publicKey, [CKA.CKA_EC_PARAMS, CKA.CKA_EC_POINT]);
+        List<IObjectAttribute> attributes = _session.Run($"read '{label}'", session => session.GetAttributeValue(publicKey, [CKA.CKA_EC_PARAMS, CKA.CKA_EC_POINT]));
         try
         {
             if (!attributes[0].GetValueAsByteArray().AsSpan().SequenceEqual(P256.NamedCurveParameters))
@@ -550,7 +630,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     // Fails closed: a key that could leave the token (or is of the wrong type) is never used.
     private void RequireProtectedKey(IObjectHandle key, string label, CKK expectedType)
     {
-        List<IObjectAttribute> attributes = _session.GetAttributeValue(key, [CKA.CKA_KEY_TYPE, CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_TOKEN]);
+        List<IObjectAttribute> attributes = _session.Run($"read '{label}'", session => session.GetAttributeValue(key, [CKA.CKA_KEY_TYPE, CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_TOKEN]));
         try
         {
             if (attributes[0].GetValueAsUlong() != (ulong)expectedType)
@@ -569,81 +649,64 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         }
     }
 
-    private byte[] DeriveSharedX(IObjectHandle privateKey, ECPoint peer)
+    // The key is read inside the call unit: after a reopen the handle may be a new one.
+    private byte[] DeriveSharedX(Func<IObjectHandle> privateKey, ECPoint peer)
     {
-        using ICkEcdh1DeriveParams parameters = _module.Factories.MechanismParamsFactory.CreateCkEcdh1DeriveParams((ulong)CKD.CKD_NULL, null, P256.Uncompressed(peer));
-        using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_ECDH1_DERIVE, parameters);
+        // One call unit: the derived key is a session object, so after a lost session the whole derive is redone.
+        return _session.Run(nameof(DeriveSharedX), session =>
+        {
+            using ICkEcdh1DeriveParams parameters = _module.Factories.MechanismParamsFactory.CreateCkEcdh1DeriveParams((ulong)CKD.CKD_NULL, null, P256.Uncompressed(peer));
+            using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_ECDH1_DERIVE, parameters);
 
-        // A short-lived session object that must be readable: the x-coordinate is the result.
-        List<IObjectAttribute> template =
-        [
-            Attribute(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
-            Attribute(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
-            Attribute(CKA.CKA_VALUE_LEN, (ulong)SecretKeyLength),
-            Attribute(CKA.CKA_TOKEN, false),
-            Attribute(CKA.CKA_SENSITIVE, false),
-            Attribute(CKA.CKA_EXTRACTABLE, true),
-        ];
-        IObjectHandle derived;
-        try
-        {
-            derived = _session.DeriveKey(mechanism, privateKey, template);
-        }
-        finally
-        {
-            DisposeAll(template);
-        }
-
-        try
-        {
-            List<IObjectAttribute> value = _session.GetAttributeValue(derived, [CKA.CKA_VALUE]);
+            // A short-lived session object that must be readable: the x-coordinate is the result.
+            List<IObjectAttribute> template =
+            [
+                Attribute(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+                Attribute(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
+                Attribute(CKA.CKA_VALUE_LEN, (ulong)SecretKeyLength),
+                Attribute(CKA.CKA_TOKEN, false),
+                Attribute(CKA.CKA_SENSITIVE, false),
+                Attribute(CKA.CKA_EXTRACTABLE, true),
+            ];
+            IObjectHandle derived;
             try
             {
-                byte[] x = value[0].GetValueAsByteArray();
-                if (x.Length != SecretKeyLength)
-                {
-                    CryptographicOperations.ZeroMemory(x);
-                    throw new CryptographicException($"The token derived {x.Length} bytes; an ECDH x-coordinate is {SecretKeyLength}.");
-                }
-
-                return x;
+                derived = session.DeriveKey(mechanism, privateKey(), template);
             }
             finally
             {
-                DisposeAll(value);
+                DisposeAll(template);
             }
-        }
-        finally
-        {
-            _session.DestroyObject(derived);
-        }
+
+            try
+            {
+                List<IObjectAttribute> value = session.GetAttributeValue(derived, [CKA.CKA_VALUE]);
+                try
+                {
+                    byte[] x = value[0].GetValueAsByteArray();
+                    if (x.Length != SecretKeyLength)
+                    {
+                        CryptographicOperations.ZeroMemory(x);
+                        throw new CryptographicException($"The token derived {x.Length} bytes; an ECDH x-coordinate is {SecretKeyLength}.");
+                    }
+
+                    return x;
+                }
+                finally
+                {
+                    DisposeAll(value);
+                }
+            }
+            finally
+            {
+                session.DestroyObject(derived);
+            }
+        });
     }
 
     private void LoadNvram()
     {
-        var entries = new List<(IObjectHandle Handle, ulong Sequence, byte[] Content)>();
-        foreach (IObjectHandle handle in FindObjects(CKO.CKO_DATA, _labels.Nvram))
-        {
-            List<IObjectAttribute> attributes = _session.GetAttributeValue(handle, [CKA.CKA_VALUE]);
-            byte[] value;
-            try
-            {
-                value = attributes[0].GetValueAsByteArray() ?? [];
-            }
-            finally
-            {
-                DisposeAll(attributes);
-            }
-
-            // Refuse to start rather than treat unreadable NVRAM as empty, which would undo rollback protection.
-            if (value.Length < SequenceLength || value.Length - SequenceLength > NvramCapacity)
-            {
-                throw new HsmConfigurationException($"NVRAM object '{_labels.Nvram}' holds {value.Length} bytes; expected an 8-byte sequence number and at most {NvramCapacity} bytes of content.");
-            }
-
-            entries.Add((handle, BinaryPrimitives.ReadUInt64BigEndian(value), value[SequenceLength..]));
-        }
-
+        List<(IObjectHandle Handle, ulong Sequence, byte[] Content)> entries = _session.Run(nameof(LoadNvram), ReadNvramEntries);
         if (entries.Count == 0)
         {
             return;
@@ -673,16 +736,17 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     {
         for (int i = _staleNvramObjects.Count - 1; i >= 0; i--)
         {
+            IObjectHandle stale = _staleNvramObjects[i];
             try
             {
-                _session.DestroyObject(_staleNvramObjects[i]);
+                _session.Run(nameof(WriteNvram), session => session.DestroyObject(stale));
                 _staleNvramObjects.RemoveAt(i);
             }
             catch (Pkcs11Exception ex) when (ex.RV == CKR.CKR_OBJECT_HANDLE_INVALID)
             {
                 _staleNvramObjects.RemoveAt(i);
             }
-            catch (Pkcs11Exception)
+            catch (Exception ex) when (ex is Pkcs11Exception or HsmUnavailableException)
             {
                 // The new content is already durable and start-up picks the higher sequence; retry on the next write.
             }
@@ -690,4 +754,165 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    // Generic over the key set: a new key role is one more entry in Pkcs11KeySet, not more code here.
+    private Pkcs11KeyHandles FindOrProvisionKeys(bool provision)
+    {
+        var keys = new Pkcs11KeyHandles();
+        foreach (Pkcs11KeySpec key in Pkcs11KeySet.For(_labels))
+        {
+            switch (key.Kind)
+            {
+                case Pkcs11KeyKind.AesKey:
+                    keys.Add(key.Label, FindOrGenerateSecretKey(key.Label, CKK.CKK_AES, provision));
+                    break;
+                case Pkcs11KeyKind.HmacKey:
+                    keys.Add(key.Label, FindOrGenerateSecretKey(key.Label, CKK.CKK_GENERIC_SECRET, provision));
+                    break;
+                default:
+                    (IObjectHandle privateKey, ECPoint publicKey) = FindOrGenerateKeyPair(key.Label, forSigning: key.Kind == Pkcs11KeyKind.SigningKeyPair, provision);
+                    keys.Add(key.Label, privateKey, publicKey);
+                    break;
+            }
+        }
+
+        return keys;
+    }
+
+    [MemberNotNull(nameof(_recordKey), nameof(_identityKey), nameof(_akeKey), nameof(_channelKey))]
+    private void AttachKeys(Pkcs11KeyHandles keys)
+    {
+        _recordKey = keys.Handle(_labels.RecordKey);
+        foreach (HsmHmacKey role in Enum.GetValues<HsmHmacKey>())
+        {
+            _hmacKeys[role] = keys.Handle(_labels.Hmac(role));
+        }
+
+        _identityKey = keys.Handle(_labels.IdentityKey);
+        _akeKey = keys.Handle(_labels.AkeKey);
+        _channelKey = keys.Handle(_labels.ChannelKey);
+    }
+
+    // After a reopen (inside Pkcs11Session.Run, under _gate): handles may have changed, so every key is found
+    // again by label; the key pairs must still be the ones the services started with, or nothing continues.
+    private void ReattachAfterReopen()
+    {
+        Pkcs11KeyHandles keys = FindOrProvisionKeys(provision: false);
+        if (!P256.Compress(keys.PublicKey(_labels.IdentityKey)).AsSpan().SequenceEqual(_identityPublicKey)
+            || !P256.Compress(keys.PublicKey(_labels.AkeKey)).AsSpan().SequenceEqual(_akePublicKey)
+            || !P256.Uncompressed(keys.PublicKey(_labels.ChannelKey)).AsSpan().SequenceEqual(_channelPublicKey))
+        {
+            throw new HsmConfigurationException($"After the session was reopened, the key pairs labelled '{_labels.Prefix}-*' are not the ones the services started with.");
+        }
+
+        AttachKeys(keys);
+        _nvramObject = null;
+        _staleNvramObjects.Clear();
+        foreach (var entry in _session.Run(nameof(LoadNvram), ReadNvramEntries))
+        {
+            if (entry.Sequence == _nvramSequence)
+            {
+                _nvramObject = entry.Handle;
+            }
+            else if (entry.Sequence < _nvramSequence)
+            {
+                _staleNvramObjects.Add(entry.Handle);
+            }
+        }
+
+        if (_nvramSequence != 0 && _nvramObject is null)
+        {
+            throw new HsmConfigurationException($"After the session was reopened, NVRAM object '{_labels.Nvram}' with sequence {_nvramSequence} is gone.");
+        }
+    }
+
+    private List<(IObjectHandle Handle, ulong Sequence, byte[] Content)> ReadNvramEntries(ISession session)
+    {
+        var entries = new List<(IObjectHandle Handle, ulong Sequence, byte[] Content)>();
+        List<IObjectAttribute> query = [Attribute(CKA.CKA_CLASS, CKO.CKO_DATA), Attribute(CKA.CKA_LABEL, _labels.Nvram)];
+        List<IObjectHandle> handles;
+        try
+        {
+            handles = session.FindAllObjects(query);
+        }
+        finally
+        {
+            DisposeAll(query);
+        }
+
+        foreach (IObjectHandle handle in handles)
+        {
+            List<IObjectAttribute> attributes = session.GetAttributeValue(handle, [CKA.CKA_VALUE]);
+            byte[] value;
+            try
+            {
+                value = attributes[0].GetValueAsByteArray() ?? [];
+            }
+            finally
+            {
+                DisposeAll(attributes);
+            }
+
+            // Refuse to start rather than treat unreadable NVRAM as empty, which would undo rollback protection.
+            if (value.Length < SequenceLength || value.Length - SequenceLength > NvramCapacity)
+            {
+                throw new HsmConfigurationException($"NVRAM object '{_labels.Nvram}' holds {value.Length} bytes; expected an 8-byte sequence number and at most {NvramCapacity} bytes of content.");
+            }
+
+            entries.Add((handle, BinaryPrimitives.ReadUInt64BigEndian(value), value[SequenceLength..]));
+        }
+
+        return entries;
+    }
+
+    // The object a write that was cut short by a lost session may already have created; another object
+    // at that sequence is not ours, and writing a second one would make the NVRAM ambiguous.
+    private IObjectHandle? FindNvramEntry(ISession session, ulong sequence, byte[] value)
+    {
+        foreach (var entry in ReadNvramEntries(session))
+        {
+            if (entry.Sequence < sequence)
+            {
+                continue;
+            }
+
+            if (entry.Sequence == sequence && entry.Content.AsSpan().SequenceEqual(value.AsSpan(SequenceLength)))
+            {
+                return entry.Handle;
+            }
+
+            throw new HsmConfigurationException($"NVRAM object '{_labels.Nvram}' with sequence {entry.Sequence} appeared that these services did not write; refusing to write.");
+        }
+
+        return null;
+    }
+
+    private string? RollBackCreatedKeys()
+    {
+        if (_createdThisRun.Count == 0)
+        {
+            return null;
+        }
+
+        var left = new List<string>();
+        int destroyed = 0;
+        for (int i = _createdThisRun.Count - 1; i >= 0; i--)
+        {
+            (string label, IObjectHandle handle) = _createdThisRun[i];
+            try
+            {
+                _session.Run("roll back provisioning", session => session.DestroyObject(handle));
+                destroyed++;
+            }
+            catch (Exception ex) when (ex is Pkcs11Exception or HsmUnavailableException)
+            {
+                left.Add($"'{label}'");
+            }
+        }
+
+        _createdThisRun.Clear();
+        return left.Count == 0
+            ? $"Provisioning was rolled back: the {destroyed} objects it had generated were destroyed."
+            : $"Provisioning was rolled back only in part: {string.Join(", ", left.Distinct())} could not be destroyed; remove them before provisioning again.";
+    }
 }

@@ -80,19 +80,29 @@ internal sealed class Pkcs11Module
     internal ISlot FindSlotByTokenLabel(string tokenLabel)
     {
         var matches = new List<ISlot>();
+        var present = new List<string>();
         foreach (ISlot slot in Library.GetSlotList(SlotsType.WithTokenPresent))
         {
             ITokenInfo info = slot.GetTokenInfo();
-            if (info.TokenFlags.TokenInitialized && string.Equals(info.Label.TrimEnd(' ', '\0'), tokenLabel, StringComparison.Ordinal))
+            if (!info.TokenFlags.TokenInitialized)
+            {
+                continue;
+            }
+
+            string label = info.Label.TrimEnd(' ', '\0');
+            present.Add($"'{label}'");
+            if (string.Equals(label, tokenLabel, StringComparison.Ordinal))
             {
                 matches.Add(slot);
             }
         }
 
+        // The labels that are there are what an operator needs to fix a typo; they are not secret.
+        string available = present.Count == 0 ? "no initialised token is present" : $"tokens present: {string.Join(", ", present)}";
         return matches.Count switch
         {
             1 => matches[0],
-            0 => throw new HsmConfigurationException($"No initialised token labelled '{tokenLabel}' is present in '{Path}'."),
+            0 => throw new HsmConfigurationException($"No initialised token labelled '{tokenLabel}' is present in '{Path}'; {available}."),
             _ => throw new HsmConfigurationException($"{matches.Count} tokens are labelled '{tokenLabel}' in '{Path}'; the label must be unique."),
         };
     }

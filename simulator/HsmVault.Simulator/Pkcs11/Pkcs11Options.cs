@@ -13,6 +13,18 @@ public sealed record Pkcs11Options(string LibraryPath, string TokenLabel, Pkcs11
     /// <summary>Where Debian and Ubuntu's softhsm2 package installs the module.</summary>
     public const string SoftHsm2LibraryPath = "/usr/lib/softhsm/libsofthsm2.so";
 
+    /// <summary>
+    /// Where the AES-GCM IV of a seal comes from; <see cref="Pkcs11GcmIvMode.CallerSupplied"/> unless the
+    /// token's policy insists on generating it (see docs/HSM-VENDORS.md).
+    /// </summary>
+    public Pkcs11GcmIvMode GcmIvMode { get; init; } = Pkcs11GcmIvMode.CallerSupplied;
+
+    /// <summary>
+    /// Told, in one line without secrets, each time a lost session was reopened and logged in again,
+    /// so an operator sees HSM failovers that the services rode out.
+    /// </summary>
+    public Action<string>? SessionReopened { get; init; }
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(LibraryPath))
@@ -38,6 +50,11 @@ public sealed record Pkcs11Options(string LibraryPath, string TokenLabel, Pkcs11
         if (string.IsNullOrWhiteSpace(KeyLabelPrefix))
         {
             throw new HsmConfigurationException("Pkcs11Options.KeyLabelPrefix is empty.");
+        }
+
+        if (!Enum.IsDefined(GcmIvMode))
+        {
+            throw new HsmConfigurationException($"Pkcs11Options.GcmIvMode {(int)GcmIvMode} is not one of {string.Join(", ", Enum.GetNames<Pkcs11GcmIvMode>())}.");
         }
     }
 }

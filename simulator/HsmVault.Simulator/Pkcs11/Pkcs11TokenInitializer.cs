@@ -32,6 +32,12 @@ public static class Pkcs11TokenInitializer
 
             ISlot free = slots.FirstOrDefault(slot => !slot.GetTokenInfo().TokenFlags.TokenInitialized)
                 ?? throw new HsmConfigurationException($"'{module.Path}' has no free slot with an uninitialised token.");
+
+            // Said before C_InitToken, naming the PIN and the range but never the PIN itself: a token
+            // refusing it halfway (SO PIN set, user PIN refused) would leave a token no one can use.
+            ITokenInfo token = free.GetTokenInfo();
+            RequirePinLength("security officer PIN", securityOfficerPin, token);
+            RequirePinLength("user PIN", userPin, token);
             free.InitToken(securityOfficerPin, tokenLabel);
             using ISession session = free.OpenSession(SessionType.ReadWrite);
             session.Login(CKU.CKU_SO, securityOfficerPin);
@@ -41,6 +47,15 @@ public static class Pkcs11TokenInitializer
         finally
         {
             module.Release();
+        }
+    }
+
+    private static void RequirePinLength(string name, string pin, ITokenInfo token)
+    {
+        ulong length = (ulong)System.Text.Encoding.UTF8.GetByteCount(pin);
+        if (length < token.MinPinLen || (token.MaxPinLen != 0 && length > token.MaxPinLen))
+        {
+            throw new HsmConfigurationException($"The {name} is {length} bytes; this token accepts {token.MinPinLen} to {token.MaxPinLen}.");
         }
     }
 }

@@ -13,7 +13,7 @@ public sealed class SoftHsmVaultRestartTests
     [TestMethod]
     public void After_a_restart_on_the_same_token_the_hosts_records_still_verify_and_recover()
     {
-        Pkcs11Options options = SoftHsmSandbox.ForThisProcess.CreateToken("enclave-restart");
+        Pkcs11Options options = SoftHsmSandbox.ForThisProcess.NewKeySet("enclave-restart");
         byte[] aliceKey = RandomNumberGenerator.GetBytes(32);
         byte[] bobKey = RandomNumberGenerator.GetBytes(32);
         InMemoryVaultHost host;
@@ -52,8 +52,8 @@ public sealed class SoftHsmVaultRestartTests
     [TestMethod]
     public void A_fresh_token_does_not_accept_another_tokens_records()
     {
-        Pkcs11Options first = SoftHsmSandbox.ForThisProcess.CreateToken("enclave-first");
-        Pkcs11Options second = SoftHsmSandbox.ForThisProcess.CreateToken("enclave-second");
+        Pkcs11Options first = SoftHsmSandbox.ForThisProcess.NewKeySet("enclave-first");
+        Pkcs11Options second = SoftHsmSandbox.ForThisProcess.NewKeySet("enclave-second");
         InMemoryVaultHost host;
         using (Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(first))
         {

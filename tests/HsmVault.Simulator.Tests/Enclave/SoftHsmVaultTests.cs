@@ -21,7 +21,7 @@ public sealed class SoftHsmVaultTests
     [ClassInitialize]
     public static void StartVault(TestContext context)
     {
-        s_options = SoftHsmSandbox.ForThisProcess.CreateToken("enclave-vault");
+        s_options = SoftHsmSandbox.ForThisProcess.NewKeySet("enclave-vault");
         s_hsm = Pkcs11HsmServices.OpenOrProvision(s_options);
         var enclave = new VaultEnclave(s_hsm, VaultPolicy.Default);
         s_host = new InMemoryVaultHost(request => enclave.Handle(request));
@@ -112,17 +112,20 @@ public sealed class SoftHsmVaultTests
         Assert.IsNotNull(user.Recover("right"));
 
         // Pkcs11KeyProtectionTests checks each named key of a freshly provisioned token; this
-        // checks every secret and private object present after real use, whatever its label.
+        // checks every secret and private object present after real use that is this vault's or has
+        // no label (a leftover derived ECDH value would have none). The token is shared with other
+        // tests' key sets, some of which plant unprotected keys on purpose under their own prefixes.
         using var inspector = new TokenInspector(s_options!);
-        List<IObjectHandle> keys =
+        List<(IObjectHandle Key, string Label)> keys =
         [
-            .. inspector.Session.FindAllObjects([inspector.Attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY)]),
-            .. inspector.Session.FindAllObjects([inspector.Attributes.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY)]),
+            .. inspector.Session.FindAllObjects([inspector.Attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY)])
+                .Concat(inspector.Session.FindAllObjects([inspector.Attributes.Create(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY)]))
+                .Select(key => (key, inspector.Read(key, CKA.CKA_LABEL).GetValueAsString() ?? string.Empty))
+                .Where(key => key.Item2.Length == 0 || key.Item2.StartsWith(s_options!.KeyLabelPrefix + "-", StringComparison.Ordinal)),
         ];
         Assert.IsGreaterThanOrEqualTo(7, keys.Count, "record key, three HMAC keys, identity, AKE and channel keys");
-        foreach (IObjectHandle key in keys)
+        foreach ((IObjectHandle key, string label) in keys)
         {
-            string label = inspector.Read(key, CKA.CKA_LABEL).GetValueAsString();
             Assert.AreEqual(CKR.CKR_ATTRIBUTE_SENSITIVE, inspector.GetAttributeReturnValue(key, CKA.CKA_VALUE), label);
             Assert.IsFalse(inspector.Read(key, CKA.CKA_EXTRACTABLE).GetValueAsBool(), label);
         }

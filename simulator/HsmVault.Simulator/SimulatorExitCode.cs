@@ -1,0 +1,17 @@
+namespace HsmVault.Simulator;
+
+/// <summary>The exit codes of <c>hsmvault-simulator serve</c>, as --help and docs/HSM-VENDORS.md list them.</summary>
+public static class SimulatorExitCode
+{
+    public const int Stopped = 0;
+    public const int HsmUnavailable = 1;
+    public const int InvalidConfiguration = 2;
+
+    /// <summary>The table printed after --help.</summary>
+    public const string Table =
+        "Exit codes:\n" +
+        "  0  stopped cleanly (SIGINT/SIGTERM)\n" +
+        "  1  the HSM failed at start-up (device error, lost session that could not be reopened): retrying may help\n" +
+        "  2  invalid configuration: a bad option, no such token label (the present labels are listed), a refused PIN,\n" +
+        "     missing or unprotected keys, or a token without a mechanism the vault needs (all are listed; nothing is created)";
+}

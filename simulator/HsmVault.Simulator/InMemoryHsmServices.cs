@@ -45,13 +45,27 @@ public sealed class InMemoryHsmServices : IHsmServices
     /// reusing the NVRAM of an earlier instance with the same seed simulates a restart.
     /// </summary>
     public InMemoryHsmServices(ulong seed, InMemoryNvram nvram)
+        : this(seed, null, nvram)
+    {
+    }
+
+    /// <summary>
+    /// A member of a fleet, for tests only: the fleet keys (record, HMAC, AKE and channel keys)
+    /// derive from <paramref name="fleetSeed"/>, shared by every member (the stand-in for key
+    /// cloning), and the identity key and random stream from <paramref name="memberSeed"/>.
+    /// </summary>
+    public InMemoryHsmServices(ulong fleetSeed, ulong memberSeed, InMemoryNvram nvram)
+        : this(fleetSeed, (ulong?)memberSeed, nvram)
+    {
+    }
+
+    private InMemoryHsmServices(ulong seed, ulong? memberSeed, InMemoryNvram nvram)
     {
         ArgumentNullException.ThrowIfNull(nvram);
         _nvram = nvram;
 
-        Span<byte> seedBytes = stackalloc byte[8];
-        BinaryPrimitives.WriteUInt64BigEndian(seedBytes, seed);
-        byte[] master = SHA256.HashData([.. "HsmVault InMemoryHsmServices v1"u8, .. seedBytes]);
+        byte[] master = Master(seed);
+        byte[] member = memberSeed is { } m ? Master(m ^ 0x6D656D626572UL) : master;
         try
         {
             _recordKey = Derive(master, "record-key");
@@ -60,7 +74,7 @@ public sealed class InMemoryHsmServices : IHsmServices
                 _hmacKeys[role] = Derive(master, $"hmac-key/{role}");
             }
 
-            _identityKey = new ECPrivateKeyParameters(P256.ScalarFrom(Derive(master, "identity-key")), new ECDomainParameters(P256.Parameters));
+            _identityKey = new ECPrivateKeyParameters(P256.ScalarFrom(Derive(member, "identity-key")), new ECDomainParameters(P256.Parameters));
             _akeScalar = P256.ScalarFrom(Derive(master, "ake-key"));
             _identityPublicKey = P256.Compress(P256.G.Multiply(_identityKey.D));
             _akePublicKey = P256.Compress(P256.G.Multiply(_akeScalar));
@@ -70,13 +84,14 @@ public sealed class InMemoryHsmServices : IHsmServices
             // The boot number keeps a restarted instance from replaying the random stream (and so GCM nonces).
             Span<byte> boot = stackalloc byte[8];
             BinaryPrimitives.WriteUInt64BigEndian(boot, nvram.RegisterBoot());
-            byte[] drbgSeed = [.. Derive(master, "drbg"), .. boot];
+            byte[] drbgSeed = [.. Derive(member, "drbg"), .. boot];
             _random = new HmacDrbg(drbgSeed);
             CryptographicOperations.ZeroMemory(drbgSeed);
         }
         finally
         {
             CryptographicOperations.ZeroMemory(master);
+            CryptographicOperations.ZeroMemory(member);
         }
     }
 
@@ -181,4 +196,11 @@ public sealed class InMemoryHsmServices : IHsmServices
     public void WriteNvram(ReadOnlySpan<byte> content) => _nvram.Write(content);
 
     private static byte[] Derive(byte[] master, string label) => HMACSHA256.HashData(master, Encoding.UTF8.GetBytes(label));
+
+    private static byte[] Master(ulong seed)
+    {
+        Span<byte> seedBytes = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(seedBytes, seed);
+        return SHA256.HashData([.. "HsmVault InMemoryHsmServices v1"u8, .. seedBytes]);
+    }
 }

@@ -32,6 +32,15 @@ public sealed class InMemoryNvram
         }
     }
 
+    /// <summary>Loses the content, as an HSM whose NVRAM failed (fault injection); the boot count survives.</summary>
+    public void Wipe()
+    {
+        lock (_gate)
+        {
+            _content = [];
+        }
+    }
+
     internal ulong RegisterBoot()
     {
         lock (_gate)

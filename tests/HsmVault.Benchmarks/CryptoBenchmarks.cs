@@ -1,6 +1,8 @@
 using System.Security.Cryptography;
 using BenchmarkDotNet.Attributes;
 using HsmVault.Crypto;
+using HsmVault.Crypto.Channel;
+using HsmVault.Crypto.Hpke;
 using HsmVault.Crypto.Ec;
 using HsmVault.Crypto.Opaque;
 using Org.BouncyCastle.Crypto.EC;
@@ -31,6 +33,9 @@ public class CryptoBenchmarks
     private byte[] _point = null!;
     private BcPoint _bcPoint = null!;
     private BigInteger _bcScalar = null!;
+    private P256HpkeKeyPair _channelKey = null!;
+    private byte[] _enc = null!;
+    private byte[] _sealedKe1 = null!;
     private static bool s_warmed;
 
     [GlobalSetup]
@@ -53,6 +58,11 @@ public class CryptoBenchmarks
         var ke2 = _server.GenerateKE2(_ke1, _record, CredentialId, default, default, out _serverState);
         _ke3 = _client.GenerateKE3(loginState, ke2, default, default).KE3;
 
+        _channelKey = P256HpkeKeyPair.Derive(seed);
+        using (VaultChannel.SealRequest(_channelKey.PublicKey, CredentialId, _ke1, random, out _enc, out _sealedKe1))
+        {
+        }
+
         _ecdhA = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
         using var ecdhB = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
         _ecdhPeer = ecdhB.PublicKey;
@@ -70,6 +80,7 @@ public class CryptoBenchmarks
             for (int i = 0; i < 300; i++)
             {
                 ServerKe2();
+                ServerKe2WithChannel();
                 ClientLogin();
             }
 
@@ -91,6 +102,23 @@ public class CryptoBenchmarks
         var ke2 = _server.GenerateKE2(_ke1, _record, CredentialId, default, default, out var state);
         state.Dispose();
         return ke2;
+    }
+
+    /// <summary>What the enclave does per LoginStart with the channel: open the request (one DH), KE2, seal the answer.</summary>
+    [Benchmark(Description = "server KE2 through the channel")]
+    public byte[] ServerKe2WithChannel()
+    {
+        if (!VaultChannel.TryOpenRequest(_channelKey, CredentialId, _enc, _sealedKe1, out byte[] ke1, out ChannelResponder? responder))
+        {
+            throw new InvalidOperationException("the benchmark request does not open");
+        }
+
+        using (responder!)
+        {
+            var ke2 = _server.GenerateKE2(ke1, _record, CredentialId, default, default, out var state);
+            state.Dispose();
+            return responder!.Seal(ke2, SystemRandomSource.Instance);
+        }
     }
 
     [Benchmark(Description = "server finish (KE3 check)")]

@@ -1,0 +1,91 @@
+using Google.Protobuf;
+using HsmVault.Protocol.Merkle;
+using HsmVault.Enclave.Fleet;
+using HsmVault.Protocol.V1;
+
+namespace HsmVault.Enclave.Tests.Fleet;
+
+/// <summary>
+/// One host's untrusted store for a fleet member: the log entries with their record writes, first
+/// writer wins at each index, and the Merkle tree and records they lead to (rebuilt from the log
+/// after a roll-back). What an honest host keeps; tests play a hostile one by editing it.
+/// </summary>
+internal sealed class FleetHostStore
+{
+    private readonly List<(FleetEntry Entry, List<RecordWrite> Writes)> _log = [];
+    private Dictionary<string, SealedRecord> _records = [];
+    private SparseMerkleTree _tree = new(new InMemoryMerkleNodeStore());
+
+    /// <summary>The highest index stored (0 when empty).</summary>
+    public ulong LastIndex => _log.Count == 0 ? 0 : _log[^1].Entry.Index;
+
+    public FleetEntry? Last => _log.Count == 0 ? null : _log[^1].Entry;
+
+    public byte[] Root => _tree.Root;
+
+    /// <summary>Entries after <paramref name="index"/>, with their writes, in order.</summary>
+    public List<(FleetEntry Entry, List<RecordWrite> Writes)> After(ulong index) => [.. _log.Where(e => e.Entry.Index > index)];
+
+    public FleetEntry? At(ulong index) => _log.FirstOrDefault(e => e.Entry.Index == index).Entry;
+
+    /// <summary>Appends the next entry; false (and nothing changes) when it is not the next index or the index is taken.</summary>
+    public bool Append(FleetEntry entry, IEnumerable<RecordWrite> writes)
+    {
+        if (entry.Index != LastIndex + 1 && !(_log.Count == 0 && entry.Index == FleetEnclave.GenesisIndex))
+        {
+            return false;
+        }
+
+        if (_log.Count > 0 && !entry.PrevMac.Equals(_log[^1].Entry.Mac))
+        {
+            return false;
+        }
+
+        List<RecordWrite> copy = [.. writes.Select(w => w.Clone())];
+        _log.Add((entry.Clone(), copy));
+        Apply(copy);
+        return true;
+    }
+
+    /// <summary>Drops every entry after <paramref name="index"/> (a store restored from an old backup).</summary>
+    public void RollBackTo(ulong index)
+    {
+        _log.RemoveAll(e => e.Entry.Index > index);
+        _records = [];
+        _tree = new SparseMerkleTree(new InMemoryMerkleNodeStore());
+        foreach ((_, List<RecordWrite> writes) in _log)
+        {
+            Apply(writes);
+        }
+    }
+
+    public RecordWitness WitnessFor(ByteString userId)
+    {
+        byte[] key = MerkleHashing.UserKey(userId.Span);
+        var witness = new RecordWitness { Proof = _tree.Prove(key) };
+        if (_records.TryGetValue(Convert.ToHexString(key), out SealedRecord? record))
+        {
+            witness.Record = record.Clone();
+        }
+
+        return witness;
+    }
+
+    private void Apply(List<RecordWrite> writes)
+    {
+        foreach (RecordWrite write in writes)
+        {
+            string key = Convert.ToHexString(write.Key.Span);
+            if (write.Record is null)
+            {
+                _tree.Remove(write.Key.Span);
+                _records.Remove(key);
+            }
+            else
+            {
+                _tree.Set(write.Key.Span, MerkleHashing.RecordValueHash(write.Record));
+                _records[key] = write.Record;
+            }
+        }
+    }
+}

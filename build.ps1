@@ -12,7 +12,7 @@
 
     Targets:
         build            restore and build the whole solution (Release)
-        test             check prerequisites (SoftHSM2), run every test project, print
+        test             check prerequisites (SoftHSM2, spin), run every test project, print
                          "tests: N passed, M failed" from the real results; non-zero exit
                          on any failure or when no test ran
         bench [what]     run a benchmark suite: crypto (default), enclave, e2e; options
@@ -20,6 +20,14 @@
                          records). e2e starts a simulator and a host as real processes and
                          drives 1, 8 and 64 concurrent clients (about 2 minutes)
         demo             the main job: a local simulated vault, a registration and a recovery
+        model [options]  check the fleet protocol's spin model (model/fleet.pml) exhaustively and
+                         print "model: states=N depth=D errors=E"; non-zero exit on any error.
+                         --bug quorum|capture runs a seeded bug (exit 0 when spin finds it),
+                         --define NAME[=VALUE] passes a model switch (see model/README.md)
+        simulate [opts]  run the fleet's deterministic simulation (hostile host and network, crashes,
+                         NVRAM loss, partitions, leader changes) over more seeds than CI does:
+                         --seeds N (default 100), --steps M (default 400), --first-seed S; prints
+                         steps/s and, on a violation, the seed that replays it
         serve            start a simulator and a host on loopback and leave them running
         clean            remove build output and test results
         help             this text
@@ -87,6 +95,34 @@ function Assert-SoftHsm {
         "(Debian/Ubuntu) or set HSMVAULT_PKCS11_LIBRARY to the path of a PKCS#11 library, then run again.")
 }
 
+function Find-Tool([string] $Name) {
+    $command = Get-Command $Name -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($command) { return $command.Source }
+    return $null
+}
+
+# spin checks the fleet protocol model (model/fleet.pml); the test run includes that check.
+function Assert-Spin {
+    $spin = Find-Tool 'spin'
+    if ($spin) { return $spin }
+    if (Test-IsRoot) {
+        Write-Step 'spin is missing: installing it from the OS packages (apt-get install spin)'
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Invoke-Native 'apt-get' @('update', '-qq')
+        Invoke-Native 'apt-get' @('install', '-y', '-qq', 'spin')
+        $spin = Find-Tool 'spin'
+        if ($spin) { return $spin }
+    }
+    throw "spin is not installed. Install it with 'sudo apt-get install spin' (Debian/Ubuntu), then run again."
+}
+
+# gcc compiles the verifier spin generates.
+function Assert-Gcc {
+    $gcc = Find-Tool 'gcc'
+    if ($gcc) { return $gcc }
+    throw "gcc is not installed; spin needs it to compile its verifier. Install it with 'sudo apt-get install gcc', then run again."
+}
+
 function Invoke-Build {
     Write-Step "Building $Solution ($Configuration)"
     Invoke-Native 'dotnet' @('restore', $Solution, '-nologo', '-v', 'minimal')
@@ -112,6 +148,8 @@ function Invoke-Test {
     $library = Assert-SoftHsm
     Write-Host "SoftHSM2: $library"
     $env:HSMVAULT_PKCS11_LIBRARY = $library
+    $spin = Assert-Spin
+    Write-Host "spin: $spin"
     $results = Join-Path $Root 'TestResults'
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }
 
@@ -291,6 +329,114 @@ function Invoke-Serve {
     }
 }
 
+# The same simulation the CI test runs, over more seeds and steps (FleetSimulationTests reads them).
+function Invoke-Simulate([string[]] $Arguments) {
+    $settings = @{ '--seeds' = 'HSMVAULT_SIM_SEEDS'; '--steps' = 'HSMVAULT_SIM_STEPS'; '--first-seed' = 'HSMVAULT_SIM_FIRST_SEED' }
+    $env:HSMVAULT_SIM_SEEDS = '100'
+    $env:HSMVAULT_SIM_STEPS = '400'
+    for ($i = 0; $i -lt $Arguments.Count; $i += 2) {
+        $option = $Arguments[$i]
+        if (-not $settings.ContainsKey($option) -or $i + 1 -ge $Arguments.Count -or $Arguments[$i + 1] -notmatch '^[1-9][0-9]*$') {
+            Write-Host "simulate: '$option' is not one of --seeds N, --steps M, --first-seed S (positive whole numbers)." -ForegroundColor Red
+            exit 2
+        }
+        Set-Item -Path "env:$($settings[$option])" -Value $Arguments[$i + 1]
+    }
+
+    Invoke-Build
+    $project = Join-Path $Root 'tests/HsmVault.Enclave.Tests/HsmVault.Enclave.Tests.csproj'
+    & dotnet test $project -c $Configuration --no-build -nologo --filter 'FullyQualifiedName~FleetSimulationTests' --logger 'console;verbosity=detailed' |
+        Where-Object { $_ -match 'simulate:|fleet simulation seed|Passed!|Failed!' } | Out-Host
+    if ($LASTEXITCODE -ne 0) { exit 1 }
+}
+
+# Verifies model/fleet.pml with spin in a temporary folder: spin -a, gcc -O2 -DSAFETY, pan.
+function Invoke-Model([string[]] $Arguments) {
+    $bug = $null
+    $defines = [System.Collections.Generic.List[string]]::new()
+    $bugSwitches = @{ quorum = 'BUG_QUORUM'; capture = 'BUG_CAPTURE' }
+    for ($i = 0; $i -lt $Arguments.Count; $i++) {
+        $option = $Arguments[$i]
+        if (($option -in @('--bug', '--define')) -and ($i + 1 -ge $Arguments.Count)) {
+            Write-Host "model: $option needs a value." -ForegroundColor Red
+            exit 2
+        }
+        if ($option -eq '--bug') {
+            $i++
+            $bug = $Arguments[$i].ToLowerInvariant()
+            if (-not $bugSwitches.ContainsKey($bug)) {
+                Write-Host "model: unknown bug '$bug'; use --bug quorum or --bug capture." -ForegroundColor Red
+                exit 2
+            }
+            $defines.Add($bugSwitches[$bug])
+        }
+        elseif ($option -eq '--define') {
+            $i++
+            $defines.Add($Arguments[$i])
+        }
+        else {
+            Write-Host "model: unknown option '$option'. Options: --bug quorum|capture, --define NAME[=VALUE]." -ForegroundColor Red
+            exit 2
+        }
+    }
+
+    $spin = Assert-Spin
+    $gcc = Assert-Gcc
+    $flags = @($defines | ForEach-Object { "-D$_" })
+    $label = if ($bug) { "model --bug $bug" } else { 'model' }
+    $work = Join-Path ([System.IO.Path]::GetTempPath()) "hsmvault-model-$([Guid]::NewGuid().ToString('N').Substring(0, 12))"
+    New-Item -ItemType Directory -Path $work | Out-Null
+    Push-Location $work
+    try {
+        Copy-Item -Path (Join-Path $Root 'model/fleet.pml') -Destination $work
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        Write-Step "spin -a $(($flags + @('fleet.pml')) -join ' ') (in $work)"
+        Invoke-Native $spin (@('-a') + $flags + @('fleet.pml'))
+        Invoke-Native $gcc @('-O2', '-DSAFETY', '-o', 'pan', 'pan.c')
+        Write-Step './pan -m10000'
+        $output = & (Join-Path $work 'pan') '-m10000' 2>&1 | Out-String
+        $panExit = $LASTEXITCODE
+        $clock.Stop()
+        $output | Out-Host
+
+        $errors = if ($output -match 'errors: (\d+)') { [int] $Matches[1] } else { -1 }
+        $states = if ($output -match '([0-9.e+]+) states, stored') { [double]::Parse($Matches[1], [System.Globalization.CultureInfo]::InvariantCulture) } else { -1 }
+        $depth = if ($output -match 'depth reached (\d+)') { [int] $Matches[1] } else { -1 }
+        $incomplete = $output -match 'max search depth too small|out of memory'
+        $summary = "${label}: states=$($states.ToString('F0', [System.Globalization.CultureInfo]::InvariantCulture)) depth=$depth errors=$errors time=$($clock.Elapsed.TotalSeconds.ToString('F1', [System.Globalization.CultureInfo]::InvariantCulture))s"
+
+        $violation = $null
+        $steps = @()
+        if (Test-Path (Join-Path $work 'fleet.pml.trail')) {
+            $violation = if ($output -match 'assertion violated (.+) \(at depth \d+\)') { $Matches[1] } else { 'see the pan output above' }
+            $replay = & $spin (@('-t') + $flags + @('fleet.pml')) 2>&1 | Out-String
+            $steps = @($replay -split "`n" | Where-Object { $_ -match 'MSC: ' } | ForEach-Object { ($_ -replace '^\s*MSC: ', '').TrimEnd() })
+            Write-Host "Counterexample (spin -t), $(@($steps | Where-Object { $_ -notmatch '^StepDown' }).Count) steps:"
+            $steps | ForEach-Object { Write-Host "    $_" }
+        }
+
+        if ($bug) {
+            if ($violation -and $panExit -eq 0) {
+                $count = @($steps | Where-Object { $_ -notmatch '^StepDown' }).Count
+                Write-Host "$summary; violation found: assertion violated $violation (counterexample: $count steps)" -ForegroundColor Green
+                return
+            }
+            Write-Host "$summary; the seeded bug was NOT found" -ForegroundColor Red
+            exit 1
+        }
+        if ($panExit -ne 0 -or $errors -ne 0 -or $incomplete) {
+            Write-Host $summary -ForegroundColor Red
+            if ($incomplete) { Write-Host 'The search did not complete (depth bound or memory).' -ForegroundColor Red }
+            exit 1
+        }
+        Write-Host $summary -ForegroundColor Green
+    }
+    finally {
+        Pop-Location
+        Remove-Item -Recurse -Force $work -ErrorAction SilentlyContinue
+    }
+}
+
 function Invoke-Clean {
     Write-Step 'Removing artifacts/, TestResults/ and BenchmarkDotNet.Artifacts/'
     foreach ($folder in 'artifacts', 'TestResults', 'BenchmarkDotNet.Artifacts', '.demo') {
@@ -307,10 +453,12 @@ try {
         'bench' { Invoke-Bench $Rest }
         'demo' { Invoke-Demo }
         'serve' { Invoke-Serve }
+        'model' { Invoke-Model $Rest }
+        'simulate' { Invoke-Simulate $Rest }
         'clean' { Invoke-Clean }
         { $_ -in 'help', '-h', '--help', '-?' } { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
         default {
-            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo, serve, clean, help." -ForegroundColor Red
+            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo, serve, model, simulate, clean, help." -ForegroundColor Red
             exit 2
         }
     }

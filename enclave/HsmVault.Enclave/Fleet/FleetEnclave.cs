@@ -224,6 +224,7 @@ public sealed class FleetEnclave
             return Error(EnclaveErrorCode.FleetRefused, "join: the fleet id is not 16 bytes, or this member is not in the configuration");
         }
 
+
         var vouchers = new HashSet<string>(StringComparer.Ordinal);
         int joinedVouchers = 0;
         bool allAtGenesisOrEmpty = true;
@@ -265,17 +266,19 @@ public sealed class FleetEnclave
             }
         }
 
-        // A quorum of joined members puts the joiner at or beyond every committed entry. While the
-        // fleet forms, every other member saying "empty or at genesis" proves nothing has committed.
-        bool quorum = joinedVouchers >= (int)configuration.Quorum;
+        // Joining happens only while the fleet forms: every other member says "empty or at genesis",
+        // so nothing has committed. A member that lost its NVRAM later never joins again under
+        // its identity: statements it made before the loss stay valid, and a leader could count
+        // them beside its new votes (found by the spin model, model/README.md). It is replaced.
         bool forming = allAtGenesisOrEmpty && vouchers.Count == configuration.Members.Count - 1;
-        if (highest is null || (!quorum && !forming))
+        if (highest is null || !forming)
         {
             return Error(EnclaveErrorCode.FleetRefused,
-                $"join.vouches: {joinedVouchers} joined members vouch; joining needs {configuration.Quorum}, or, while the fleet forms, every other member at genesis or empty");
+                $"join.vouches: {joinedVouchers} joined and {vouchers.Count - joinedVouchers} empty members vouch; joining needs every other member, each at genesis or empty (the fleet has moved on: a member that lost its NVRAM must be replaced)");
         }
 
         _joinNonce = null;
+        _leader = null;
         WriteNvram(new FleetNvram(opened.FleetId, opened.ConfigurationHash, highest.Index, highest.EntryMac.ToByteArray()));
         _opened = opened;
         return State();

@@ -47,6 +47,16 @@ internal sealed class FleetHostStore
         return true;
     }
 
+    /// <summary>Becomes a copy of <paramref name="source"/> (a host repairing its store from a peer's).</summary>
+    public void CopyFrom(FleetHostStore source)
+    {
+        RollBackTo(0);
+        foreach ((FleetEntry entry, List<RecordWrite> writes) in source._log)
+        {
+            Append(entry, writes);
+        }
+    }
+
     /// <summary>Drops every entry after <paramref name="index"/> (a store restored from an old backup).</summary>
     public void RollBackTo(ulong index)
     {

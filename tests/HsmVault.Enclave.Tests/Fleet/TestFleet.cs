@@ -57,6 +57,9 @@ internal sealed class TestFleet
 
     public int Leader { get; private set; } = -1;
 
+    /// <summary>The current leader's chain: its store's entries at election, then every entry it wrote.</summary>
+    public List<FleetEntry> LeaderChain { get; } = [];
+
     public byte[] ChannelPublicKey => Hsm[0].ChannelPublicKey;
 
     public byte[] AkePublicKey => Hsm[0].AkePublicKey;
@@ -122,6 +125,9 @@ internal sealed class TestFleet
 
     public byte[] ConfigurationHash => FleetMacs.ConfigurationHash(Configuration);
 
+    /// <summary>The MAC of the entry the member captured last.</summary>
+    public byte[] CaptureMac(int member) => Call(member, new EnclaveRequest { FleetState = new FleetStateQuery() }).FleetState.CapturedMac.ToByteArray();
+
     /// <summary>An empty capture, to see whether the member serves at all.</summary>
     public EnclaveResponse CallCapture(int member) => Call(member, new EnclaveRequest { Capture = new CaptureRequest() });
 
@@ -131,11 +137,16 @@ internal sealed class TestFleet
     public void Elect(int member, IReadOnlyCollection<int>? reachable = null)
     {
         reachable ??= [.. Enumerable.Range(0, Size)];
-        SyncStore(member, reachable);
+
+        // The log is the fleet's store, not one host's: a candidate reads it whole (first writer
+        // wins at each index, so it holds one chain), whatever HSM messages a partition blocks.
+        SyncStore(member, Enumerable.Range(0, Size));
         CatchUp(member);
         FleetEntry tail = Stores[member].Last!;
         Expect(Call(member, new EnclaveRequest { BecomeLeader = new BecomeLeaderRequest { Entry = tail } }), EnclaveResponse.KindOneofCase.FleetState, "become leader");
         Leader = member;
+        LeaderChain.Clear();
+        LeaderChain.AddRange(Stores[member].After(0).Select(e => e.Entry));
         CommitResult first = Round([], reachable);
         if (first.CommittedIndex == 0)
         {
@@ -143,15 +154,35 @@ internal sealed class TestFleet
         }
     }
 
-    /// <summary>Copies entries this member's store lacks from the longest store among <paramref name="from"/>.</summary>
+    /// <summary>
+    /// What an honest host does to bring its store in line: from the stores of <paramref name="from"/>
+    /// that hold the entry its member captured last, take the longest; extend its own store from it,
+    /// or, when its own store is on another branch or was rolled back, copy it whole.
+    /// </summary>
     public void SyncStore(int member, IEnumerable<int> from)
     {
-        FleetHostStore source = from.Select(i => Stores[i]).MaxBy(s => s.LastIndex)!;
-        foreach ((FleetEntry entry, List<RecordWrite> writes) in source.After(Stores[member].LastIndex))
+        FleetState state = Call(member, new EnclaveRequest { FleetState = new FleetStateQuery() }).FleetState;
+        bool Holds(FleetHostStore store) => state.CapturedIndex == 0 || store.At(state.CapturedIndex)?.Mac.Equals(state.CapturedMac) == true;
+        FleetHostStore? source = from.Select(i => Stores[i]).Where(Holds).MaxBy(s => s.LastIndex);
+        if (source is null || ReferenceEquals(source, Stores[member]))
         {
-            Stores[member].Append(entry, writes);
+            return;
+        }
+
+        FleetHostStore own = Stores[member];
+        if (!Holds(own) || (own.Last is { } last && source.At(last.Index)?.Mac.Equals(last.Mac) != true))
+        {
+            own.CopyFrom(source);
+            return;
+        }
+
+        foreach ((FleetEntry entry, List<RecordWrite> writes) in source.After(own.LastIndex))
+        {
+            own.Append(entry, writes);
         }
     }
+
+
 
     /// <summary>Has the member capture every stored entry beyond its captured index.</summary>
     public CaptureResult CatchUp(int member)
@@ -174,6 +205,7 @@ internal sealed class TestFleet
         EnclaveResponse applied = Call(Leader, new EnclaveRequest { Batch = batch });
         Expect(applied, EnclaveResponse.KindOneofCase.FleetBatch, "batch");
         FleetBatchResult result = applied.FleetBatch;
+        LeaderChain.Add(result.Entry);
         var commit = new CommitRequest();
         Stores[Leader].Append(result.Entry, result.Writes);
         foreach (int member in reachable)
@@ -181,8 +213,11 @@ internal sealed class TestFleet
             // The leader's host ships what it stored; each host stores first, then its member
             // captures: no member's NVRAM runs ahead of its host's store.
             SyncStore(member, [Leader]);
-            CaptureResult captured = CatchUp(member);
-            commit.Statements.Add(captured.Statement);
+            // A member that lost its NVRAM refuses to capture: it gives no statement.
+            if (CatchUp(member) is { Statement: { } statement })
+            {
+                commit.Statements.Add(statement);
+            }
         }
 
         EnclaveResponse committed = Call(Leader, new EnclaveRequest { Commit = commit });

@@ -222,7 +222,8 @@ function Start-Child([string] $Name, [string] $State, [string[]] $Arguments) {
 function Get-ChildDeath([object] $Child, [int] $Lines = 15) {
     $Child.Process.WaitForExit(5000) | Out-Null
     $code = $Child.Process.ExitCode
-    $text = "the $($Child.Name) (pid $($Child.Process.Id)) exited with code $code"
+    $signal = if (-not $IsWindows -and $code -gt 128 -and $code -lt 160) { " (killed by signal $($code - 128))" } else { '' }
+    $text = "the $($Child.Name) (pid $($Child.Process.Id)) exited with code $code$signal"
     $log = if ((Test-Path $Child.Err) -and (Get-Item $Child.Err).Length -gt 0) { $Child.Err } elseif (Test-Path $Child.Out) { $Child.Out } else { $null }
     if ($log) {
         $tail = @(Get-Content -Path $log -Tail $Lines)

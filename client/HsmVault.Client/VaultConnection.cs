@@ -20,6 +20,7 @@ internal sealed class VaultConnection : IAsyncDisposable
     private TcpClient? _tcp;
     private FirstBytesStream? _stream;
     private long _connections;
+    private bool _answered;
     private ulong _nextRequestId = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
 
     public VaultConnection(VaultClientOptions options) => _options = options;
@@ -61,9 +62,14 @@ internal sealed class VaultConnection : IAsyncDisposable
 
             if (response is null)
             {
+                // A hang-up before the first answer on a connection is what a web server (the host's
+                // health port, say) does with a frame: name the likely mistake.
+                string hint = _answered ? string.Empty : $" ({_options.Host}:{_options.Port} sent nothing back at all: is it the vault's client port, default {VaultClientOptions.DefaultPort}?)";
                 Close();
-                throw new VaultUnreachableException("the vault host closed the connection without answering");
+                throw new VaultUnreachableException($"the vault host closed the connection without answering{hint}");
             }
+
+            _answered = true;
 
             if (response.RequestId != request.RequestId)
             {
@@ -120,6 +126,7 @@ internal sealed class VaultConnection : IAsyncDisposable
             }
 
             var recorded = new FirstBytesStream(stream);
+            _answered = false;
             _tcp = tcp;
             _stream = recorded;
             _connections++;

@@ -47,6 +47,7 @@ public sealed class MisbehavingServerTests
 
         var unavailable = Assert.IsInstanceOfType<Unavailable>(outcome);
         StringAssert.Contains(unavailable.Detail, "closed the connection");
+        StringAssert.Contains(unavailable.Detail, "sent nothing back at all: is it the vault's client port, default 7300?");
     }
 
     [TestMethod]

@@ -201,8 +201,9 @@ public sealed class HsmVaultCli
     private RootCommand BuildCommands()
     {
         var root = new RootCommand(
-            "hsmvault: keep a 32-byte backup key in an HsmVault fleet, protected by a password (OPAQUE).\n" +
-            "The password is prompted for without echo, or read from stdin with --password-stdin; it is never an argument.");
+            "hsmvault: keep a 32-byte backup key in an HsmVault fleet, protected by a password or a passkey secret (OPAQUE).\n" +
+            "The password is prompted for without echo, or read from stdin with --password-stdin; it is never an argument.\n" +
+            "A passkey secret (the 32-byte WebAuthn PRF output) comes from --passkey-file or --passkey-stdin.");
         foreach (Option option in new Option[] { _endpoint, _fleetKey, _tls, _tlsServerName, _tlsCertificate, _ksf, _timeout, _user })
         {
             root.Options.Add(option);
@@ -559,8 +560,11 @@ public sealed class HsmVaultCli
         }
         catch (ArgumentException ex)
         {
-            // The SDK's message already begins with "password: ".
-            throw new CliInputException(parse.GetValue(_passwordStdin) ? $"--password-stdin: {ArgumentMessage(ex)}" : ArgumentMessage(ex));
+            // The SDK's message begins with "password: "; name the field once, by where it came from.
+            string message = ArgumentMessage(ex);
+            throw new CliInputException(parse.GetValue(_passwordStdin) && message.StartsWith("password: ", StringComparison.Ordinal)
+                ? $"--password-stdin: {message["password: ".Length..]}"
+                : message);
         }
         finally
         {

@@ -17,9 +17,11 @@
                          on any failure or when no test ran
         bench [what]     run a benchmark suite: crypto (default), enclave, e2e; options
                          --quick (every suite shorter), --million (enclave: grow to 10^6
-                         records). e2e starts a simulator and a host as real processes and
-                         drives 1, 8 and 64 concurrent clients (about 2 minutes)
-        demo             the main job: a local simulated vault, a registration and a recovery
+                         records), --clients N,N (e2e). e2e starts a simulator and a host as
+                         real processes and drives 1, 8 and 64 concurrent clients (about 2
+                         minutes). An unknown suite or option stops with exit 2
+        demo             the main job: a local simulated vault, a registration, wrong guesses,
+                         a recovery and the reset counter (takes no options)
         model [options]  check the fleet protocol's spin model (model/fleet.pml) exhaustively and
                          print "model: states=N depth=D errors=E"; non-zero exit on any error.
                          --bug quorum|capture runs a seeded bug (exit 0 when spin finds it),
@@ -28,7 +30,11 @@
                          NVRAM loss, partitions, leader changes) over more seeds than CI does:
                          --seeds N (default 100), --steps M (default 400), --first-seed S; prints
                          steps/s and, on a violation, the seed that replays it
-        serve            start a simulator and a host on loopback and leave them running
+        serve [--port N] [--health-port N]
+                         start a simulator and a host on loopback and leave them running:
+                         client port 7300 and health port 7390 by default, as in the docs.
+                         State and logs live in .demo/serve/; the previous run's logs move to
+                         .demo/serve/logs/<time>/. When a child exits, it says which and why
         clean            remove build output and test results
         help             this text
 #>
@@ -187,8 +193,40 @@ function Invoke-Test {
     }
 }
 
+# The benchmark suites and the options they read (tests/HsmVault.Benchmarks). The selector is
+# checked here, before a build, so a typo stops at once instead of running nothing and passing.
+$BenchSuites = @('crypto', 'enclave', 'e2e')
+$BenchFlags = @('--quick', '--million')
+$BenchValued = @('--clients')
+
+function Stop-Usage([string] $Message) {
+    Write-Host $Message -ForegroundColor Red
+    exit 2
+}
+
+function Assert-BenchArguments([string[]] $What) {
+    for ($i = 0; $i -lt $What.Count; $i++) {
+        $argument = $What[$i]
+        if ($argument -in $BenchValued) {
+            if ($i + 1 -ge $What.Count -or $What[$i + 1].StartsWith('--')) {
+                Stop-Usage "bench: $argument needs a value (for example $argument 1,8,64)"
+            }
+            $i++
+        }
+        elseif ($argument.StartsWith('-')) {
+            if ($argument -notin $BenchFlags) {
+                Stop-Usage "bench: unknown option '$argument'; options: $(($BenchFlags + ($BenchValued | ForEach-Object { "$_ N" })) -join ', ')"
+            }
+        }
+        elseif ($argument.ToLowerInvariant() -notin $BenchSuites) {
+            Stop-Usage "bench: unknown suite '$argument'; valid suites: $($BenchSuites -join ', ')"
+        }
+    }
+}
+
 function Invoke-Bench([string[]] $What) {
     if (-not $What -or $What.Count -eq 0) { $What = @('crypto') }
+    Assert-BenchArguments $What
     $project = Join-Path $Root 'tests/HsmVault.Benchmarks/HsmVault.Benchmarks.csproj'
     Write-Step "Benchmark: $($What -join ' ')"
     Invoke-Native 'dotnet' (@('run', '-c', $Configuration, '--project', $project, '--') + $What)
@@ -207,39 +245,70 @@ function Get-FreeTcpPort {
     return $port
 }
 
-function Wait-ForLog([string] $Path, [string] $Pattern, [System.Diagnostics.Process] $Process, [int] $Seconds = 60) {
-    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
-    while ([DateTime]::UtcNow -lt $deadline) {
-        if (Test-Path $Path) {
-            $match = Select-String -Path $Path -Pattern $Pattern | Select-Object -First 1
-            if ($match) { return $match.Matches[0] }
-        }
-        if ($Process.HasExited) { break }
-        Start-Sleep -Milliseconds 200
-    }
-    if (Test-Path $Path) { Get-Content $Path | Write-Host }
-    throw "Timed out or exited while waiting for /$Pattern/ in $Path"
+# A child process started with its output redirected to <State>/<name>.out and .err. Start-Process
+# returns a Process whose ExitCode stays empty unless its handle was taken while it ran.
+function Start-Child([string] $Name, [string] $State, [string[]] $Arguments) {
+    $out = Join-Path $State "$Name.out"
+    $err = Join-Path $State "$Name.err"
+    $process = Start-Process -FilePath 'dotnet' -PassThru -NoNewWindow -ArgumentList $Arguments `
+        -RedirectStandardOutput $out -RedirectStandardError $err
+    $null = $process.Handle
+    return [pscustomobject]@{ Name = $Name; Process = $process; Out = $out; Err = $err }
 }
 
-function Wait-ForTcp([int] $Port, [System.Diagnostics.Process] $Process, [int] $Seconds = 60) {
+# Says which child died, its exit code and the end of its stderr (its stdout when stderr is empty).
+function Get-ChildDeath([object] $Child, [int] $Lines = 15) {
+    $Child.Process.WaitForExit(5000) | Out-Null
+    $code = $Child.Process.ExitCode
+    $signal = if (-not $IsWindows -and $code -gt 128 -and $code -lt 160) { " (killed by signal $($code - 128))" } else { '' }
+    $text = "the $($Child.Name) (pid $($Child.Process.Id)) exited with code $code$signal"
+    $log = if ((Test-Path $Child.Err) -and (Get-Item $Child.Err).Length -gt 0) { $Child.Err } elseif (Test-Path $Child.Out) { $Child.Out } else { $null }
+    if ($log) {
+        $tail = @(Get-Content -Path $log -Tail $Lines)
+        $text += "; last lines of $($log):`n    " + ($tail -join "`n    ")
+    }
+    return $text
+}
+
+function Wait-ForLog([object] $Child, [string] $Pattern, [int] $Seconds = 60) {
     $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
     while ([DateTime]::UtcNow -lt $deadline) {
-        if ($Process.HasExited) { throw "The host exited with code $($Process.ExitCode)." }
+        if (Test-Path $Child.Out) {
+            $match = Select-String -Path $Child.Out -Pattern $Pattern | Select-Object -First 1
+            if ($match) { return $match.Matches[0] }
+        }
+        if ($Child.Process.HasExited) { throw "while starting: $(Get-ChildDeath $Child)" }
+        Start-Sleep -Milliseconds 200
+    }
+    throw "the $($Child.Name) did not write /$Pattern/ to $($Child.Out) within $Seconds s"
+}
+
+function Wait-ForTcp([int] $Port, [object] $Child, [int] $Seconds = 60) {
+    $deadline = [DateTime]::UtcNow.AddSeconds($Seconds)
+    while ([DateTime]::UtcNow -lt $deadline) {
+        if ($Child.Process.HasExited) { throw "while starting: $(Get-ChildDeath $Child)" }
         $client = [System.Net.Sockets.TcpClient]::new()
         try { $client.Connect('127.0.0.1', $Port); return } catch { Start-Sleep -Milliseconds 200 } finally { $client.Dispose() }
     }
-    throw "The host did not open port $Port within $Seconds s."
+    throw "the $($Child.Name) did not open port $Port within $Seconds s (see $($Child.Err))"
 }
 
-function Stop-Child([System.Diagnostics.Process] $Process) {
+function Test-PortFree([int] $Port) {
+    $listener = [System.Net.Sockets.TcpListener]::new([System.Net.IPAddress]::Loopback, $Port)
+    try { $listener.Start(); return $true } catch { return $false } finally { $listener.Stop() }
+}
+
+function Stop-Child([object] $Child) {
+    $Process = if ($Child) { $Child.Process } else { $null }
     if ($Process -and -not $Process.HasExited) {
         & kill -TERM $Process.Id 2>$null
         if (-not $Process.WaitForExit(15000)) { $Process.Kill($true) }
     }
 }
 
-# Starts a simulator on a fresh SoftHSM2 token and a host on loopback. Returns what the caller needs.
-function Start-LocalVault([string] $State) {
+# Starts a simulator on a SoftHSM2 token in $State and a host on loopback (port 0: any free
+# port). Returns what the caller needs.
+function Start-LocalVault([string] $State, [int] $Port = 0, [int] $HealthPort = 0) {
     $bin = Get-ArtifactsBin
     $simulator = Join-Path $bin "HsmVault.Simulator/$($Configuration.ToLowerInvariant())/HsmVault.Simulator.dll"
     $hostDll = Join-Path $bin "HsmVault.Host/$($Configuration.ToLowerInvariant())/HsmVault.Host.dll"
@@ -248,34 +317,56 @@ function Start-LocalVault([string] $State) {
     $env:SOFTHSM2_CONF = Join-Path $State 'hsm/softhsm2.conf'
     $socket = Join-Path $State 'hsm.sock'
     Write-Step "Starting the simulated HSM (SoftHSM2 token in $State/hsm)"
-    $sim = Start-Process -FilePath 'dotnet' -PassThru -NoNewWindow `
-        -ArgumentList @($simulator, 'serve', '--listen', "unix:$socket", '--state-dir', (Join-Path $State 'hsm'), '--token-label', 'hsmvault-demo') `
-        -RedirectStandardOutput (Join-Path $State 'simulator.out') -RedirectStandardError (Join-Path $State 'simulator.err')
-    $null = Wait-ForLog (Join-Path $State 'simulator.out') 'listening on .*fleet keys in ' $sim
+    $sim = Start-Child 'simulator' $State @($simulator, 'serve', '--listen', "unix:$socket", '--state-dir', (Join-Path $State 'hsm'), '--token-label', 'hsmvault-demo')
+    $null = Wait-ForLog $sim 'listening on .*fleet keys in '
     $fleetKey = Join-Path $State 'hsm/fleet-keys.json'
     $digest = (Select-String -Path (Join-Path $State 'simulator.out') -Pattern 'fleet-key set sha256 ([0-9a-f]{64})' | Select-Object -First 1).Matches[0].Groups[1].Value
     Write-Host "    fleet-key set (pinned by the client): $fleetKey (sha256 $($digest.Substring(0, 16))...)"
 
-    $port = Get-FreeTcpPort
-    $healthPort = Get-FreeTcpPort
-    Write-Step "Starting the host on 127.0.0.1:$port"
-    $vaultHost = Start-Process -FilePath 'dotnet' -PassThru -NoNewWindow `
-        -ArgumentList @($hostDll, "--Host:ListenAddress=127.0.0.1", "--Host:Port=$port", "--Hsm:Endpoint=unix:$socket",
-            "--Store:Path=$(Join-Path $State 'host.db')", "--Health:Port=$healthPort") `
-        -RedirectStandardOutput (Join-Path $State 'host.out') -RedirectStandardError (Join-Path $State 'host.err')
-    Wait-ForTcp $port $vaultHost
+    $port = if ($Port -gt 0) { $Port } else { Get-FreeTcpPort }
+    $healthPort = if ($HealthPort -gt 0) { $HealthPort } else { Get-FreeTcpPort }
+    Write-Step "Starting the host on 127.0.0.1:$port (health: $healthPort)"
+    $vaultHost = $null
+    try {
+        $vaultHost = Start-Child 'host' $State @($hostDll, "--Host:ListenAddress=127.0.0.1", "--Host:Port=$port", "--Hsm:Endpoint=unix:$socket",
+            "--Store:Path=$(Join-Path $State 'host.db')", "--Health:Port=$healthPort")
+        Wait-ForTcp $port $vaultHost
+    }
+    catch {
+        Stop-Child $vaultHost
+        Stop-Child $sim
+        throw
+    }
     return [pscustomobject]@{ Simulator = $sim; Host = $vaultHost; Port = $port; HealthPort = $healthPort; FleetKey = $fleetKey }
 }
 
+# Runs hsmvault against the local vault; with a password, it goes in on stdin. Returns the exit
+# code and what went to stdout (shown as well); stderr goes straight to the console.
 function Invoke-Hsmvault([object] $Vault, [string] $Password, [string[]] $Arguments) {
     $cli = Join-Path (Get-ArtifactsBin) "HsmVault.Cli/$($Configuration.ToLowerInvariant())/hsmvault.dll"
-    $all = @($cli) + $Arguments + @('--endpoint', "127.0.0.1:$($Vault.Port)", '--fleet-key', $Vault.FleetKey, '--password-stdin')
+    $all = @($cli) + $Arguments + @('--endpoint', "127.0.0.1:$($Vault.Port)", '--fleet-key', $Vault.FleetKey)
     Write-Host "    > hsmvault $($Arguments -join ' ')" -ForegroundColor DarkGray
-    $Password | & dotnet @all | Out-Host
-    return $LASTEXITCODE
+    if ($Password) {
+        $output = @($Password | & dotnet @all '--password-stdin')
+    }
+    else {
+        $output = @(& dotnet @all)
+    }
+    $code = $LASTEXITCODE
+    $output | Out-Host
+    return [pscustomobject]@{ Code = $code; Out = ($output -join "`n").Trim() }
 }
 
-function Invoke-Demo {
+function Assert-Status([object] $Vault, [string] $User, [string] $Expected) {
+    $status = Invoke-Hsmvault $Vault $null @('status', '--user', $User)
+    if ($status.Code -ne 0) { throw "status failed with exit code $($status.Code)" }
+    if ($status.Out -ne $Expected) { throw "expected '$Expected' from status, got '$($status.Out)'" }
+}
+
+function Invoke-Demo([string[]] $Arguments) {
+    if ($Arguments -and $Arguments.Count -gt 0) {
+        Stop-Usage "demo: unknown option '$($Arguments[0])'; demo takes no options"
+    }
     $null = Assert-SoftHsm
     Invoke-Build
     $state = Join-Path $Root ".demo/$([DateTime]::UtcNow.ToString('yyyyMMdd-HHmmss'))"
@@ -288,45 +379,106 @@ function Invoke-Demo {
         $recoveredFile = Join-Path $state 'recovered.key'
 
         Write-Step "Registering a generated backup key for '$user'"
-        if ((Invoke-Hsmvault $vault $password @('register', '--user', $user, '--generate-key', '--out', $keyFile)) -ne 0) { throw 'register failed' }
+        if ((Invoke-Hsmvault $vault $password @('register', '--user', $user, '--generate-key', '--out', $keyFile)).Code -ne 0) { throw 'register failed' }
 
         foreach ($guess in 'wrong guess one', 'wrong guess two') {
             Write-Step "Recovering with a wrong password ('$guess')"
-            $code = Invoke-Hsmvault $vault $guess @('recover', '--user', $user)
+            $code = (Invoke-Hsmvault $vault $guess @('recover', '--user', $user)).Code
             if ($code -ne 3) { throw "expected exit code 3 (wrong password), got $code" }
         }
 
+        Write-Step 'The vault counted both guesses'
+        Assert-Status $vault $user 'attempts left: 8 of 10'
+
         Write-Step 'Recovering with the right password'
-        if ((Invoke-Hsmvault $vault $password @('recover', '--user', $user, '--out', $recoveredFile)) -ne 0) { throw 'recover failed' }
+        if ((Invoke-Hsmvault $vault $password @('recover', '--user', $user, '--out', $recoveredFile)).Code -ne 0) { throw 'recover failed' }
         $registered = (Get-Content -Raw $keyFile).Trim()
         $recovered = (Get-Content -Raw $recoveredFile).Trim()
         if ($registered -ne $recovered) { throw 'the recovered key differs from the registered one' }
-        Write-Host "demo: the recovered key matches the registered one ($($registered.Substring(0, 8))...); wrong guesses were counted and reset." -ForegroundColor Green
+
+        Write-Step 'The successful recovery reset the counter'
+        Assert-Status $vault $user 'attempts left: 10 of 10'
+        Write-Host "demo: the recovered key matches the registered one ($($registered.Substring(0, 8))...); wrong guesses were counted (8 of 10 left) and reset (10 of 10)." -ForegroundColor Green
     }
     finally {
         if ($vault) {
+            # A step that failed because a child died says so, with that child's last words.
+            foreach ($child in @($vault.Host, $vault.Simulator)) {
+                if ($child.Process.HasExited) { Write-Host "demo: $(Get-ChildDeath $child)" -ForegroundColor Red }
+            }
             Stop-Child $vault.Host
             Stop-Child $vault.Simulator
         }
     }
 }
 
-function Invoke-Serve {
+# Reads serve's options: --port and --health-port, each a port number.
+function Read-ServeOptions([string[]] $Arguments) {
+    $options = @{ Port = 7300; HealthPort = 7390 }
+    $names = @{ '--port' = 'Port'; '--health-port' = 'HealthPort' }
+    for ($i = 0; $i -lt $Arguments.Count; $i++) {
+        $name = $Arguments[$i]
+        if (-not $names.ContainsKey($name)) {
+            Stop-Usage "serve: unknown option '$name'; options: --port N (client, default 7300), --health-port N (default 7390)"
+        }
+        $value = if ($i + 1 -lt $Arguments.Count) { $Arguments[$i + 1] } else { $null }
+        $number = 0
+        if (-not [int]::TryParse("$value", [ref] $number) -or $number -lt 1 -or $number -gt 65535) {
+            Stop-Usage "serve: $name needs a port number from 1 to 65535, got '$value'"
+        }
+        $options[$names[$name]] = $number
+        $i++
+    }
+    if ($options.Port -eq $options.HealthPort) {
+        Stop-Usage "serve: --port and --health-port are both $($options.Port); they must differ"
+    }
+    return $options
+}
+
+# Keeps earlier runs' logs: the previous run's *.out/*.err move to logs/<its start time>/, so a
+# crash can still be read after a restart. The state (token, store, fleet keys) stays in place.
+function Move-PreviousLogs([string] $State) {
+    $logs = @(Get-ChildItem -Path $State -File -ErrorAction SilentlyContinue | Where-Object { $_.Extension -in '.out', '.err' })
+    if ($logs.Count -eq 0) { return }
+    $stamp = ($logs | Sort-Object LastWriteTimeUtc | Select-Object -First 1).LastWriteTimeUtc.ToString('yyyyMMdd-HHmmss')
+    $target = Join-Path $State "logs/$stamp"
+    if (Test-Path $target) { $target = "$target-$([Guid]::NewGuid().ToString('n').Substring(0, 6))" }
+    New-Item -ItemType Directory -Force -Path $target | Out-Null
+    $logs | Move-Item -Destination $target
+    Write-Host "    the previous run's logs are in $target"
+}
+
+function Invoke-Serve([string[]] $Arguments) {
+    $options = Read-ServeOptions $Arguments
+    foreach ($check in @(@{ Port = $options.Port; What = 'client port (--port)' }, @{ Port = $options.HealthPort; What = 'health port (--health-port)' })) {
+        if (-not (Test-PortFree $check.Port)) {
+            Write-Host "serve: the $($check.What) $($check.Port) is already in use on 127.0.0.1: stop what holds it, or choose another with $(($check.What -split '[()]')[1])" -ForegroundColor Red
+            exit 1
+        }
+    }
     $null = Assert-SoftHsm
     Invoke-Build
     $state = Join-Path $Root '.demo/serve'
-    $vault = Start-LocalVault $state
+    New-Item -ItemType Directory -Force -Path $state | Out-Null
+    Move-PreviousLogs $state
+    $vault = Start-LocalVault $state $options.Port $options.HealthPort
     Write-Host ''
-    Write-Host "HsmVault is serving on 127.0.0.1:$($vault.Port) (health: http://127.0.0.1:$($vault.HealthPort)/health). Try:"
+    Write-Host "HsmVault is serving on 127.0.0.1:$($vault.Port) (health: http://127.0.0.1:$($vault.HealthPort)/health). Logs: $state/{simulator,host}.{out,err}. Try:"
     Write-Host "  dotnet $(Join-Path (Get-ArtifactsBin) 'HsmVault.Cli/release/hsmvault.dll') register --endpoint 127.0.0.1:$($vault.Port) --fleet-key '$($vault.FleetKey)' --user alice --generate-key"
     Write-Host 'Press Ctrl+C to stop.'
+    $died = $null
     try {
-        while (-not $vault.Host.HasExited -and -not $vault.Simulator.HasExited) { Start-Sleep -Seconds 1 }
+        while (-not $died) {
+            Start-Sleep -Seconds 1
+            $died = @($vault.Host, $vault.Simulator) | Where-Object { $_.Process.HasExited } | Select-Object -First 1
+        }
+        Write-Host "serve: $(Get-ChildDeath $died)" -ForegroundColor Red
     }
     finally {
         Stop-Child $vault.Host
         Stop-Child $vault.Simulator
     }
+    exit 1
 }
 
 # The same simulation the CI test runs, over more seeds and steps (FleetSimulationTests reads them).
@@ -451,14 +603,14 @@ try {
         'build' { Invoke-Build }
         'test' { Invoke-Test }
         'bench' { Invoke-Bench $Rest }
-        'demo' { Invoke-Demo }
-        'serve' { Invoke-Serve }
+        'demo' { Invoke-Demo $Rest }
+        'serve' { Invoke-Serve $Rest }
         'model' { Invoke-Model $Rest }
         'simulate' { Invoke-Simulate $Rest }
         'clean' { Invoke-Clean }
         { $_ -in 'help', '-h', '--help', '-?' } { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
         default {
-            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo, serve, model, simulate, clean, help." -ForegroundColor Red
+            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo, serve [--port N] [--health-port N], model, simulate, clean, help." -ForegroundColor Red
             exit 2
         }
     }

@@ -18,6 +18,12 @@ public sealed record CliConsole(
     Func<char[]?> ReadSecret,
     Func<string, string?> GetEnvironmentVariable)
 {
+    /// <summary>
+    /// Opens standard input as bytes (for <c>--passkey-stdin</c>, whose raw form is binary and must
+    /// not pass through a text decoder). By default: the UTF-8 bytes of what <see cref="In"/> reads.
+    /// </summary>
+    public Func<Stream> OpenInputBytes { get; init; } = () => new MemoryStream(System.Text.Encoding.UTF8.GetBytes(In.ReadToEnd()));
+
     /// <summary>The real console of this process.</summary>
     public static CliConsole Process() => new(
         Console.In,
@@ -25,7 +31,10 @@ public sealed record CliConsole(
         Console.Error,
         !Console.IsInputRedirected,
         ReadSecretFromKeyboard,
-        Environment.GetEnvironmentVariable);
+        Environment.GetEnvironmentVariable)
+    {
+        OpenInputBytes = Console.OpenStandardInput,
+    };
 
     private static char[]? ReadSecretFromKeyboard()
     {

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
+using System.CommandLine.Parsing;
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
@@ -57,17 +59,20 @@ public sealed class HsmVaultCli
 
     private readonly Option<string> _ksf = new("--ksf")
     {
-        Description = "Key-stretching function; must match the one used at registration. argon2id = RFC 9106 t=3, p=4, 64 MiB; scrypt = N=32768, r=8, p=1.",
+        Description = "Key-stretching function for a password; must match the one used at registration. argon2id = RFC 9106 t=3, p=4, 64 MiB; scrypt = N=32768, r=8, p=1. (A passkey secret is never stretched.)",
         DefaultValueFactory = _ => "argon2id",
+        HelpName = "argon2id|scrypt",
         Recursive = true,
+        CustomParser = ParseKsf,
     };
 
     private readonly Option<int> _timeout = new("--timeout")
     {
-        Description = "Seconds to wait for the connection and for each answer.",
+        Description = $"Seconds to wait for the connection and for each answer ({MinTimeoutSeconds} to {MaxTimeoutSeconds}).",
         DefaultValueFactory = _ => 30,
         HelpName = "seconds",
         Recursive = true,
+        CustomParser = ParseTimeout,
     };
 
     private readonly Option<string> _user = new("--user")
@@ -79,21 +84,31 @@ public sealed class HsmVaultCli
 
     private readonly Option<bool> _passwordStdin = new("--password-stdin")
     {
-        Description = "Read the password from the first line of standard input instead of prompting.",
+        Description = $"Read the password from the first line of standard input instead of prompting (at most {VaultSecret.MaxPasswordBytes} bytes).",
     };
+
+    private readonly Option<string> _passkeyFile = new("--passkey-file")
+    {
+        Description = "Use a passkey secret instead of a password: a file holding the 32-byte WebAuthn PRF output, raw or as 64 hex characters. Not stretched; see docs/CLIENT.md.",
+        HelpName = "path",
+    };
+
+    private readonly Option<bool> _passkeyStdin = new("--passkey-stdin")
+    {
+        Description = "Use a passkey secret read from standard input (32 raw bytes or 64 hex characters) instead of a password.",
+    };
+
+    private const int MinTimeoutSeconds = 1;
+    private const int MaxTimeoutSeconds = 3600;
+
+    // A passkey secret is 32 bytes, 65 with hex and a newline; reading stops well past that, so a
+    // wrong file or stream is refused without being read whole.
+    private const int MaxPasskeyInputBytes = 4096;
 
     public HsmVaultCli(CliConsole console)
     {
         ArgumentNullException.ThrowIfNull(console);
         _console = console;
-        _ksf.AcceptOnlyFromAmong("argon2id", "scrypt");
-        _timeout.Validators.Add(result =>
-        {
-            if (result.GetValueOrDefault<int>() is < 1 or > 3600)
-            {
-                result.AddError("--timeout: must be between 1 and 3600 seconds");
-            }
-        });
     }
 
     /// <summary>Runs the command line in-process and returns the exit code.</summary>
@@ -104,6 +119,18 @@ public sealed class HsmVaultCli
     {
         RootCommand root = BuildCommands();
         ParseResult parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0 && parsed.Action is not HelpWithExitCodes)
+        {
+            // One line per distinct error, then where to look: the whole help would bury the error.
+            foreach (string error in parsed.Errors.Select(e => OneLine(e.Message)).Distinct(StringComparer.Ordinal))
+            {
+                await _console.Error.WriteLineAsync($"hsmvault: {error}").ConfigureAwait(false);
+            }
+
+            await _console.Error.WriteLineAsync(UsageHint(parsed)).ConfigureAwait(false);
+            return CliExitCode.UsageOrInput;
+        }
+
         var invocation = new InvocationConfiguration { Output = _console.Out, Error = _console.Error, EnableDefaultExceptionHandler = false };
         try
         {
@@ -112,15 +139,71 @@ public sealed class HsmVaultCli
         catch (CliInputException ex)
         {
             await _console.Error.WriteLineAsync($"hsmvault: {ex.Message}").ConfigureAwait(false);
+            if (ex.IsUsage)
+            {
+                await _console.Error.WriteLineAsync(UsageHint(parsed)).ConfigureAwait(false);
+            }
+
             return CliExitCode.UsageOrInput;
         }
+        catch (ArgumentException ex)
+        {
+            // The SDK's argument checks name the argument and never hold the secret.
+            await _console.Error.WriteLineAsync($"hsmvault: {ArgumentMessage(ex)}").ConfigureAwait(false);
+            return CliExitCode.UsageOrInput;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // A bug, not an input: one line, no stack trace. Exception messages here hold no secret
+            // (the SDK never puts one in a message).
+            await _console.Error.WriteLineAsync($"hsmvault: unexpected error ({ex.GetType().Name}): {OneLine(ex.Message)}").ConfigureAwait(false);
+            return CliExitCode.Unexpected;
+        }
+    }
+
+    private static string UsageHint(ParseResult parsed)
+    {
+        string command = parsed.CommandResult.Command is RootCommand ? "hsmvault" : $"hsmvault {parsed.CommandResult.Command.Name}";
+        return $"Run '{command} --help' for usage.";
+    }
+
+    // .NET appends " (Parameter 'name')"; the SDK's messages already start with the name.
+    private static string ArgumentMessage(ArgumentException ex) =>
+        OneLine(ex.ParamName is null ? ex.Message : ex.Message.Replace($" (Parameter '{ex.ParamName}')", string.Empty, StringComparison.Ordinal));
+
+    private static string OneLine(string text) =>
+        string.Join(' ', text.Split(['\r', '\n', '\t'], StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries));
+
+    private static int ParseTimeout(ArgumentResult result)
+    {
+        string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
+        if (!int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int seconds) || seconds is < MinTimeoutSeconds or > MaxTimeoutSeconds)
+        {
+            result.AddError($"--timeout: '{text}' is not a whole number of seconds from {MinTimeoutSeconds} to {MaxTimeoutSeconds}");
+            return 0;
+        }
+
+        return seconds;
+    }
+
+    private static string? ParseKsf(ArgumentResult result)
+    {
+        string text = result.Tokens.Count == 1 ? result.Tokens[0].Value : string.Join(' ', result.Tokens.Select(t => t.Value));
+        if (text is not ("argon2id" or "scrypt"))
+        {
+            result.AddError($"--ksf: '{text}' is not a key-stretching function this client knows (argon2id or scrypt)");
+            return null;
+        }
+
+        return text;
     }
 
     private RootCommand BuildCommands()
     {
         var root = new RootCommand(
-            "hsmvault: keep a 32-byte backup key in an HsmVault fleet, protected by a password (OPAQUE).\n" +
-            "The password is prompted for without echo, or read from stdin with --password-stdin; it is never an argument.");
+            "hsmvault: keep a 32-byte backup key in an HsmVault fleet, protected by a password or a passkey secret (OPAQUE).\n" +
+            "The password is prompted for without echo, or read from stdin with --password-stdin; it is never an argument.\n" +
+            "A passkey secret (the 32-byte WebAuthn PRF output) comes from --passkey-file or --passkey-stdin.");
         foreach (Option option in new Option[] { _endpoint, _fleetKey, _tls, _tlsServerName, _tlsCertificate, _ksf, _timeout, _user })
         {
             root.Options.Add(option);
@@ -148,10 +231,10 @@ public sealed class HsmVaultCli
         var output = new Option<string>("--out") { Description = "With --generate-key: write the key in hex to this new file (mode 0600) instead of stdout.", HelpName = "path" };
         var command = new Command(
             "register",
-            "Register --user with a password and upload the key, encrypted so only that password can recover it. " +
+            "Register --user with a password (or a passkey secret) and upload the key, encrypted so only that secret can recover it. " +
             "Registering an existing user replaces its record. Give exactly one of --key-file or --generate-key.")
         {
-            keyFile, generate, output, _passwordStdin,
+            keyFile, generate, output, _passwordStdin, _passkeyFile, _passkeyStdin,
         };
         command.Validators.Add(result =>
         {
@@ -166,20 +249,22 @@ public sealed class HsmVaultCli
                 result.AddError("--out: only applies with --generate-key");
             }
         });
+        AddSecretSourceValidator(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             string user = RequireUser(parse);
             VaultClientOptions options = ClientOptions(parse);
+            EnsureSecretSource(parse);
             byte[] key = parse.GetValue(keyFile) is { } path ? BackupKeyFile.Read(path) : RandomNumberGenerator.GetBytes(VaultClient.BackupKeyBytes);
             string? outPath = parse.GetValue(output);
             FileStream? outFile = null;
-            byte[] password = [];
+            VaultSecret? secret = null;
             try
             {
-                password = ReadPassword(parse, confirm: true);
+                secret = ReadSecret(parse, confirm: true);
                 outFile = outPath is null ? null : BackupKeyFile.CreateNew(outPath);
                 await using var client = new VaultClient(options);
-                VaultOutcome outcome = await client.RegisterAsync(user, password, key, cancellationToken).ConfigureAwait(false);
+                VaultOutcome outcome = await client.RegisterAsync(user, secret, key, cancellationToken).ConfigureAwait(false);
                 if (outcome is UserRegistered && parse.GetValue(generate))
                 {
                     if (outFile is not null)
@@ -207,7 +292,7 @@ public sealed class HsmVaultCli
                     BackupKeyFile.Discard(outFile);
                 }
 
-                CryptographicOperations.ZeroMemory(password);
+                secret?.Dispose();
                 CryptographicOperations.ZeroMemory(key);
             }
         });
@@ -219,23 +304,32 @@ public sealed class HsmVaultCli
         var output = new Option<string>("--out") { Description = "Write the key in hex to this new file (mode 0600) instead of stdout.", HelpName = "path" };
         var command = new Command(
             "recover",
-            "Prove the password for --user and print the recovered key in hex (or write it to --out). " +
-            "Each wrong password uses up one of the user's attempts; when none are left the record is destroyed.")
+            "Prove the password (or passkey secret) for --user and print the recovered key in hex (or write it to --out). " +
+            "Each wrong password uses up one of the user's attempts; when none are left the record is destroyed. " +
+            "The last attempt is announced before it is made.")
         {
-            output, _passwordStdin,
+            output, _passwordStdin, _passkeyFile, _passkeyStdin,
         };
+        AddSecretSourceValidator(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             string user = RequireUser(parse);
             VaultClientOptions options = ClientOptions(parse);
-            byte[] password = ReadPassword(parse, confirm: false);
+            EnsureSecretSource(parse);
             string? outPath = parse.GetValue(output);
             FileStream? outFile = null;
+            VaultSecret? secret = null;
             try
             {
                 outFile = outPath is null ? null : BackupKeyFile.CreateNew(outPath);
                 await using var client = new VaultClient(options);
-                VaultOutcome outcome = await client.RecoverAsync(user, password, cancellationToken).ConfigureAwait(false);
+                if (await CheckBeforeGuessAsync(client, user, cancellationToken).ConfigureAwait(false) is { } stop)
+                {
+                    return await ReportAsync(stop, string.Empty).ConfigureAwait(false);
+                }
+
+                secret = ReadSecret(parse, confirm: false);
+                VaultOutcome outcome = await client.RecoverAsync(user, secret, cancellationToken).ConfigureAwait(false);
                 if (outcome is KeyRecovered recovered)
                 {
                     using (recovered)
@@ -265,7 +359,7 @@ public sealed class HsmVaultCli
                     BackupKeyFile.Discard(outFile);
                 }
 
-                CryptographicOperations.ZeroMemory(password);
+                secret?.Dispose();
             }
         });
         return command;
@@ -275,26 +369,26 @@ public sealed class HsmVaultCli
     {
         var command = new Command(
             "delete",
-            "Prove the password for --user and destroy the record for good; the key can no longer be recovered. " +
+            "Prove the password (or passkey secret) for --user and destroy the record for good; the key can no longer be recovered. " +
             "A wrong password uses up an attempt, as with recover.")
         {
-            _passwordStdin,
+            _passwordStdin, _passkeyFile, _passkeyStdin,
         };
+        AddSecretSourceValidator(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             string user = RequireUser(parse);
             VaultClientOptions options = ClientOptions(parse);
-            byte[] password = ReadPassword(parse, confirm: false);
-            try
+            EnsureSecretSource(parse);
+            await using var client = new VaultClient(options);
+            if (await CheckBeforeGuessAsync(client, user, cancellationToken).ConfigureAwait(false) is { } stop)
             {
-                await using var client = new VaultClient(options);
-                VaultOutcome outcome = await client.DeleteAsync(user, password, cancellationToken).ConfigureAwait(false);
-                return await ReportAsync(outcome, $"deleted '{user}'").ConfigureAwait(false);
+                return await ReportAsync(stop, string.Empty).ConfigureAwait(false);
             }
-            finally
-            {
-                CryptographicOperations.ZeroMemory(password);
-            }
+
+            using VaultSecret secret = ReadSecret(parse, confirm: false);
+            VaultOutcome outcome = await client.DeleteAsync(user, secret, cancellationToken).ConfigureAwait(false);
+            return await ReportAsync(outcome, $"deleted '{user}'").ConfigureAwait(false);
         });
         return command;
     }
@@ -339,7 +433,7 @@ public sealed class HsmVaultCli
         string? user = parse.GetValue(_user);
         if (string.IsNullOrWhiteSpace(user))
         {
-            throw new CliInputException("--user: required (the user id to act on)");
+            throw new CliInputException("--user: required (the user id to act on)", isUsage: true);
         }
 
         return user;
@@ -373,7 +467,7 @@ public sealed class HsmVaultCli
             : (_console.GetEnvironmentVariable(FleetKeyVariable) is { Length: > 0 } variable ? variable : null, $"${FleetKeyVariable}");
         if (path is null)
         {
-            throw new CliInputException($"--fleet-key: required (the fleet-key set file to pin; or set ${FleetKeyVariable})");
+            throw new CliInputException($"--fleet-key: required (the fleet-key set file to pin; or set ${FleetKeyVariable})", isUsage: true);
         }
 
         try
@@ -382,7 +476,8 @@ public sealed class HsmVaultCli
         }
         catch (FleetKeySetFormatException ex)
         {
-            throw new CliInputException($"{source}: '{path}': {ex.Field}: {ex.Reason}");
+            // A file-level problem (missing, unreadable) names the path as its field: say it once.
+            throw new CliInputException(ex.Field == path ? $"{source}: '{path}': {ex.Reason}" : $"{source}: '{path}': {ex.Field}: {ex.Reason}");
         }
     }
 
@@ -398,6 +493,150 @@ public sealed class HsmVaultCli
         }
     }
 
+    // A password and a passkey secret are alternatives: two given at once is a usage error, so the
+    // user learns it before any guess is spent.
+    private void AddSecretSourceValidator(Command command) =>
+        command.Validators.Add(result =>
+        {
+            string[] given =
+            [
+                .. result.GetValue(_passwordStdin) ? ["--password-stdin"] : Array.Empty<string>(),
+                .. result.GetResult(_passkeyFile) is not null ? ["--passkey-file"] : Array.Empty<string>(),
+                .. result.GetValue(_passkeyStdin) ? ["--passkey-stdin"] : Array.Empty<string>(),
+            ];
+            if (given.Length > 1)
+            {
+                result.AddError($"{string.Join(" and ", given)}: give only one secret, a password or a passkey secret");
+            }
+        });
+
+    // Checked before the vault is contacted, so a run that could never read a secret stops at once.
+    private void EnsureSecretSource(ParseResult parse)
+    {
+        bool given = parse.GetValue(_passwordStdin) || parse.GetValue(_passkeyFile) is not null || parse.GetValue(_passkeyStdin);
+        if (!given && !_console.InputIsTerminal)
+        {
+            throw new CliInputException(
+                "password: standard input is not a terminal, so there is no one to prompt; use --password-stdin (or --passkey-file / --passkey-stdin)",
+                isUsage: true);
+        }
+    }
+
+    // Asks for the count before a guess is spent (a status query costs no attempt): a user without
+    // a live record is reported without asking for the secret, the last attempt is announced before
+    // it is made, and the client, having seen the record live, can tell afterwards whether this
+    // guess destroyed it (RecordDestroyed) rather than leave it ambiguous.
+    private async Task<VaultOutcome?> CheckBeforeGuessAsync(VaultClient client, string user, CancellationToken cancellationToken)
+    {
+        VaultOutcome status = await client.StatusAsync(user, cancellationToken).ConfigureAwait(false);
+        switch (status)
+        {
+            case StatusReported { AttemptsLeft: 1 }:
+                await _console.Error.WriteLineAsync($"hsmvault: warning: {WrongPassword.LastAttemptWarning}").ConfigureAwait(false);
+                return null;
+            case StatusReported:
+                return null;
+            default:
+                return status;
+        }
+    }
+
+    private VaultSecret ReadSecret(ParseResult parse, bool confirm)
+    {
+        if (parse.GetValue(_passkeyFile) is { } path)
+        {
+            return PasskeySecret(ReadPasskeyFile(path), $"--passkey-file '{path}'");
+        }
+
+        if (parse.GetValue(_passkeyStdin))
+        {
+            return PasskeySecret(ReadLimited(_console.OpenInputBytes(), "--passkey-stdin"), "--passkey-stdin");
+        }
+
+        byte[] password = ReadPassword(parse, confirm);
+        try
+        {
+            return VaultSecret.FromPassword(password);
+        }
+        catch (ArgumentException ex)
+        {
+            // The SDK's message begins with "password: "; name the field once, by where it came from.
+            string message = ArgumentMessage(ex);
+            throw new CliInputException(parse.GetValue(_passwordStdin) && message.StartsWith("password: ", StringComparison.Ordinal)
+                ? $"--password-stdin: {message["password: ".Length..]}"
+                : message);
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(password);
+        }
+    }
+
+    private static VaultSecret PasskeySecret(byte[] contents, string source)
+    {
+        try
+        {
+            if (contents.Length == 0)
+            {
+                throw new CliInputException($"{source}: empty; expected the {VaultSecret.PasskeyPrfBytes}-byte passkey PRF output, raw or as {VaultSecret.PasskeyPrfBytes * 2} hex characters");
+            }
+
+            // Same format as a key file: 32 raw bytes, or 64 hex characters and an optional newline.
+            byte[] prf = BackupKeyFile.Parse(contents, source);
+            try
+            {
+                return VaultSecret.FromPasskeyPrf(prf);
+            }
+            finally
+            {
+                CryptographicOperations.ZeroMemory(prf);
+            }
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(contents);
+        }
+    }
+
+    private static byte[] ReadPasskeyFile(string path)
+    {
+        try
+        {
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read);
+            return ReadLimited(file, $"--passkey-file '{path}'");
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            throw new CliInputException($"--passkey-file: cannot read '{path}': {ex.Message}");
+        }
+    }
+
+    private static byte[] ReadLimited(Stream stream, string source)
+    {
+        byte[] buffer = new byte[MaxPasskeyInputBytes + 1];
+        int total = 0;
+        int n;
+        while (total < buffer.Length && (n = stream.Read(buffer, total, buffer.Length - total)) > 0)
+        {
+            total += n;
+        }
+
+        try
+        {
+            if (total > MaxPasskeyInputBytes)
+            {
+                throw new CliInputException(
+                    $"{source}: more than {MaxPasskeyInputBytes} bytes; expected the {VaultSecret.PasskeyPrfBytes}-byte passkey PRF output, raw or as {VaultSecret.PasskeyPrfBytes * 2} hex characters");
+            }
+
+            return buffer[..total];
+        }
+        finally
+        {
+            CryptographicOperations.ZeroMemory(buffer);
+        }
+    }
+
     private byte[] ReadPassword(ParseResult parse, bool confirm)
     {
         if (parse.GetValue(_passwordStdin))
@@ -409,12 +648,18 @@ public sealed class HsmVaultCli
                 throw new CliInputException("--password-stdin: the first line of standard input is empty");
             }
 
+            int length = Encoding.UTF8.GetByteCount(line);
+            if (length > VaultSecret.MaxPasswordBytes)
+            {
+                throw new CliInputException($"--password-stdin: the password is {length} bytes, at most {VaultSecret.MaxPasswordBytes} are allowed");
+            }
+
             return Encoding.UTF8.GetBytes(line);
         }
 
         if (!_console.InputIsTerminal)
         {
-            throw new CliInputException("password: standard input is not a terminal, so there is no one to prompt; use --password-stdin");
+            throw new CliInputException("password: standard input is not a terminal, so there is no one to prompt; use --password-stdin", isUsage: true);
         }
 
         byte[] password = PromptOnce("password: ");
@@ -450,6 +695,12 @@ public sealed class HsmVaultCli
             if (chars.Length == 0)
             {
                 throw new CliInputException("password: empty");
+            }
+
+            int length = Encoding.UTF8.GetByteCount(chars);
+            if (length > VaultSecret.MaxPasswordBytes)
+            {
+                throw new CliInputException($"password: {length} bytes, at most {VaultSecret.MaxPasswordBytes} are allowed");
             }
 
             return Encoding.UTF8.GetBytes(chars);

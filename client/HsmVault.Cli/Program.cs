@@ -16,3 +16,10 @@ catch (OperationCanceledException)
     Console.Error.WriteLine("hsmvault: cancelled");
     return 130;
 }
+catch (Exception ex)
+{
+    // RunAsync already turns every failure into one line and an exit code; this is the last net,
+    // so that no input ever ends in a stack trace and an abort (exit 134).
+    Console.Error.WriteLine($"hsmvault: unexpected error ({ex.GetType().Name}): {ex.Message.ReplaceLineEndings(" ")}");
+    return CliExitCode.Unexpected;
+}

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
@@ -24,9 +25,16 @@ public sealed class VaultClient : IAsyncDisposable
 
     private readonly VaultClientOptions _options;
     private readonly OpaqueClient _opaque;
+    private readonly OpaqueClient _passkeyOpaque;
     private readonly VaultConnection _connection;
     private readonly byte[] _serverIdentity;
     private readonly byte[] _channelKey;
+
+    // Users this client has seen a live record for (registered, status, a wrong password, a
+    // recovery) and not seen gone since. Only with that knowledge can AUTH_FAILED with no attempts
+    // left be read as "this guess destroyed the record": the vault gives an unknown user the very
+    // same answer, on purpose.
+    private readonly ConcurrentDictionary<string, bool> _knownLive = new(StringComparer.Ordinal);
 
     /// <summary>
     /// A client for the fleet of <see cref="VaultClientOptions.FleetKeys"/>. Throws
@@ -49,7 +57,13 @@ public sealed class VaultClient : IAsyncDisposable
             throw new ArgumentException($"FleetKeys: {ex.Message}", nameof(options), ex);
         }
 
-        _opaque = new OpaqueClient(new OpaqueConfiguration(Encoding.UTF8.GetBytes(options.OpaqueContext), options.Ksf), SystemRandomSource.Instance);
+        byte[] context = Encoding.UTF8.GetBytes(options.OpaqueContext);
+        _opaque = new OpaqueClient(new OpaqueConfiguration(context, options.Ksf), SystemRandomSource.Instance);
+
+        // A passkey secret is 256 uniformly random bits: stretching adds nothing an attacker could
+        // not skip (2^256 guesses either way), so it goes through the identity KSF. Its OPAQUE input
+        // carries a label (VaultSecret), which keeps it apart from any password.
+        _passkeyOpaque = new OpaqueClient(new OpaqueConfiguration(context, IdentityKsf.Instance), SystemRandomSource.Instance);
         _connection = new VaultConnection(options);
     }
 
@@ -61,16 +75,34 @@ public sealed class VaultClient : IAsyncDisposable
     /// </summary>
     public async Task<VaultOutcome> RegisterAsync(string user, ReadOnlyMemory<byte> password, ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
     {
+        using VaultSecret secret = VaultSecret.FromPassword(password.Span);
+        return await RegisterAsync(user, secret, key, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Registers <paramref name="user"/> with a password or a passkey secret (see
+    /// <see cref="VaultSecret"/>); otherwise as the password overload. The caller keeps and disposes
+    /// <paramref name="secret"/>; recovery must present a secret of the same kind.
+    /// </summary>
+    public async Task<VaultOutcome> RegisterAsync(string user, VaultSecret secret, ReadOnlyMemory<byte> key, CancellationToken cancellationToken = default)
+    {
         byte[] userId = UserIdBytes(user);
-        CheckPassword(password);
+        ArgumentNullException.ThrowIfNull(secret);
         if (key.Length != BackupKeyBytes)
         {
             throw new ArgumentException($"key: must be {BackupKeyBytes} bytes, got {key.Length}", nameof(key));
         }
 
+        VaultOutcome outcome = await RegisterCoreAsync(userId, secret, key, cancellationToken).ConfigureAwait(false);
+        return Track(user, outcome);
+    }
+
+    private async Task<VaultOutcome> RegisterCoreAsync(byte[] userId, VaultSecret secret, ReadOnlyMemory<byte> key, CancellationToken cancellationToken)
+    {
+        OpaqueClient opaque = OpaqueFor(secret);
         try
         {
-            byte[] request = _opaque.CreateRegistrationRequest(password.Span, out ClientRegistrationState state);
+            byte[] request = opaque.CreateRegistrationRequest(secret.OpaqueInput, out ClientRegistrationState state);
             using (state)
             {
                 VaultResponse started = await ExchangeAsync(
@@ -92,9 +124,9 @@ public sealed class VaultClient : IAsyncDisposable
                     return mismatch;
                 }
 
-                _options.Progress?.Report(VaultProgress.StretchingPassword);
+                ReportStretching(secret);
                 RegistrationResult result = await Task.Run(
-                    () => _opaque.FinalizeRegistration(state, response, _serverIdentity, userId), cancellationToken).ConfigureAwait(false);
+                    () => opaque.FinalizeRegistration(state, response, _serverIdentity, userId), cancellationToken).ConfigureAwait(false);
                 byte[] blob;
                 try
                 {
@@ -132,12 +164,26 @@ public sealed class VaultClient : IAsyncDisposable
     /// Proves the password and returns K as <see cref="KeyRecovered"/>. A wrong password gives
     /// <see cref="WrongPassword"/> with the vault's count of remaining guesses.
     /// </summary>
-    public Task<VaultOutcome> RecoverAsync(string user, ReadOnlyMemory<byte> password, CancellationToken cancellationToken = default) =>
-        LoginAsync(user, password, LoginAction.Recover, cancellationToken);
+    public async Task<VaultOutcome> RecoverAsync(string user, ReadOnlyMemory<byte> password, CancellationToken cancellationToken = default)
+    {
+        using VaultSecret secret = VaultSecret.FromPassword(password.Span);
+        return await LoginAsync(user, secret, LoginAction.Recover, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>As the password overload, with a password or a passkey secret (<see cref="VaultSecret"/>).</summary>
+    public Task<VaultOutcome> RecoverAsync(string user, VaultSecret secret, CancellationToken cancellationToken = default) =>
+        LoginAsync(user, secret, LoginAction.Recover, cancellationToken);
 
     /// <summary>Proves the password and has the vault destroy the user's record (<see cref="UserDeleted"/>).</summary>
-    public Task<VaultOutcome> DeleteAsync(string user, ReadOnlyMemory<byte> password, CancellationToken cancellationToken = default) =>
-        LoginAsync(user, password, LoginAction.Delete, cancellationToken);
+    public async Task<VaultOutcome> DeleteAsync(string user, ReadOnlyMemory<byte> password, CancellationToken cancellationToken = default)
+    {
+        using VaultSecret secret = VaultSecret.FromPassword(password.Span);
+        return await LoginAsync(user, secret, LoginAction.Delete, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>As the password overload, with a password or a passkey secret (<see cref="VaultSecret"/>).</summary>
+    public Task<VaultOutcome> DeleteAsync(string user, VaultSecret secret, CancellationToken cancellationToken = default) =>
+        LoginAsync(user, secret, LoginAction.Delete, cancellationToken);
 
     /// <summary>How many guesses <paramref name="user"/> has left (<see cref="StatusReported"/>), or <see cref="NoRecord"/>.</summary>
     public async Task<VaultOutcome> StatusAsync(string user, CancellationToken cancellationToken = default)
@@ -145,7 +191,7 @@ public sealed class VaultClient : IAsyncDisposable
         byte[] userId = UserIdBytes(user);
         try
         {
-            return await QueryStatusAsync(userId, cancellationToken).ConfigureAwait(false);
+            return Track(user, await QueryStatusAsync(userId, cancellationToken).ConfigureAwait(false));
         }
         catch (Exception ex) when (AsOutcome(ex) is { } outcome)
         {
@@ -163,13 +209,30 @@ public sealed class VaultClient : IAsyncDisposable
 
     public ValueTask DisposeAsync() => _connection.DisposeAsync();
 
-    private async Task<VaultOutcome> LoginAsync(string user, ReadOnlyMemory<byte> password, LoginAction action, CancellationToken cancellationToken)
+    private async Task<VaultOutcome> LoginAsync(string user, VaultSecret secret, LoginAction action, CancellationToken cancellationToken)
     {
         byte[] userId = UserIdBytes(user);
-        CheckPassword(password);
+        ArgumentNullException.ThrowIfNull(secret);
+        bool wasLive = _knownLive.ContainsKey(user);
+        VaultOutcome outcome = await LoginCoreAsync(userId, secret, action, cancellationToken).ConfigureAwait(false);
+
+        // The failed guess ended with no live record. Had this client seen the record live, this
+        // guess used its last attempt (the enclave buries the record exactly then); otherwise the
+        // answer is also what an unknown, deleted or long-destroyed user gets, and stays NoRecord.
+        if (outcome is NoRecord { AfterFailedGuess: true } && wasLive)
+        {
+            outcome = new RecordDestroyed();
+        }
+
+        return Track(user, outcome);
+    }
+
+    private async Task<VaultOutcome> LoginCoreAsync(byte[] userId, VaultSecret secret, LoginAction action, CancellationToken cancellationToken)
+    {
+        OpaqueClient opaque = OpaqueFor(secret);
         try
         {
-            byte[] ke1 = _opaque.GenerateKE1(password.Span, out ClientLoginState state);
+            byte[] ke1 = opaque.GenerateKE1(secret.OpaqueInput, out ClientLoginState state);
             using (state)
             {
                 VaultResponse started = await ExchangeAsync(
@@ -181,11 +244,11 @@ public sealed class VaultClient : IAsyncDisposable
 
                 byte[] ke2 = started.LoginStarted.Ke2.ToByteArray();
                 ByteString session = started.LoginStarted.LoginSession;
-                _options.Progress?.Report(VaultProgress.StretchingPassword);
+                ReportStretching(secret);
                 LoginResult result;
                 try
                 {
-                    result = await Task.Run(() => _opaque.GenerateKE3(state, ke2, _serverIdentity, userId), cancellationToken).ConfigureAwait(false);
+                    result = await Task.Run(() => opaque.GenerateKE3(state, ke2, _serverIdentity, userId), cancellationToken).ConfigureAwait(false);
                 }
                 catch (OpaqueAuthenticationException)
                 {
@@ -239,7 +302,9 @@ public sealed class VaultClient : IAsyncDisposable
 
         if (finished.Error.Code != ErrorCode.Stale)
         {
-            return FromError(finished.Error);
+            // AUTH_FAILED with no attempts left: no live record now (LoginAsync says more when it can).
+            VaultOutcome failed = FromError(finished.Error);
+            return failed is NoRecord && finished.Error.Code == ErrorCode.AuthFailed ? new NoRecord { AfterFailedGuess = true } : failed;
         }
 
         // Another login for this user counted its guess after ours started, so the vault refuses
@@ -248,7 +313,7 @@ public sealed class VaultClient : IAsyncDisposable
         return await QueryStatusAsync(userId, cancellationToken).ConfigureAwait(false) switch
         {
             StatusReported { AttemptsLeft: > 0 } left => new WrongPassword(left.AttemptsLeft),
-            StatusReported => new NoRecord(),
+            StatusReported or NoRecord => new NoRecord { AfterFailedGuess = true },
             VaultOutcome other => other,
         };
     }
@@ -407,6 +472,32 @@ public sealed class VaultClient : IAsyncDisposable
         };
     }
 
+    private OpaqueClient OpaqueFor(VaultSecret secret) => secret.Kind == VaultSecretKind.PasskeyPrf ? _passkeyOpaque : _opaque;
+
+    // Only a password is stretched; saying so for a passkey secret would be untrue.
+    private void ReportStretching(VaultSecret secret)
+    {
+        if (secret.Kind == VaultSecretKind.Password)
+        {
+            _options.Progress?.Report(VaultProgress.StretchingPassword);
+        }
+    }
+
+    private VaultOutcome Track(string user, VaultOutcome outcome)
+    {
+        switch (outcome)
+        {
+            case UserRegistered or StatusReported or WrongPassword or KeyRecovered:
+                _knownLive[user] = true;
+                break;
+            case NoRecord or UserDeleted:
+                _knownLive.TryRemove(user, out _);
+                break;
+        }
+
+        return outcome;
+    }
+
     private static VaultOutcome? AsOutcome(Exception ex) => ex switch
     {
         VaultAnswerException answer => answer.Outcome,
@@ -419,13 +510,5 @@ public sealed class VaultClient : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(user);
         return Encoding.UTF8.GetBytes(user);
-    }
-
-    private static void CheckPassword(ReadOnlyMemory<byte> password)
-    {
-        if (password.IsEmpty)
-        {
-            throw new ArgumentException("password: must not be empty", nameof(password));
-        }
     }
 }

@@ -18,8 +18,9 @@ internal sealed class VaultConnection : IAsyncDisposable
     private readonly FrameCodec _codec = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
     private TcpClient? _tcp;
-    private Stream? _stream;
+    private FirstBytesStream? _stream;
     private long _connections;
+    private bool _answered;
     private ulong _nextRequestId = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
 
     public VaultConnection(VaultClientOptions options) => _options = options;
@@ -32,7 +33,7 @@ internal sealed class VaultConnection : IAsyncDisposable
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            Stream stream = _stream ?? await ConnectAsync(cancellationToken).ConfigureAwait(false);
+            FirstBytesStream stream = _stream ?? await ConnectAsync(cancellationToken).ConfigureAwait(false);
             request.RequestId = _nextRequestId++;
             _options.Progress?.Report(VaultProgress.WaitingForVault);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -51,7 +52,7 @@ internal sealed class VaultConnection : IAsyncDisposable
             catch (FrameFormatException ex)
             {
                 Close();
-                throw new VaultProtocolException(ex.Message, ex);
+                throw new VaultProtocolException(DescribeFrameError(stream, ex), ex);
             }
             catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
             {
@@ -61,9 +62,14 @@ internal sealed class VaultConnection : IAsyncDisposable
 
             if (response is null)
             {
+                // A hang-up before the first answer on a connection is what a web server (the host's
+                // health port, say) does with a frame: name the likely mistake.
+                string hint = _answered ? string.Empty : $" ({_options.Host}:{_options.Port} sent nothing back at all: is it the vault's client port, default {VaultClientOptions.DefaultPort}?)";
                 Close();
-                throw new VaultUnreachableException("the vault host closed the connection without answering");
+                throw new VaultUnreachableException($"the vault host closed the connection without answering{hint}");
             }
+
+            _answered = true;
 
             if (response.RequestId != request.RequestId)
             {
@@ -92,7 +98,14 @@ internal sealed class VaultConnection : IAsyncDisposable
         return ValueTask.CompletedTask;
     }
 
-    private async Task<Stream> ConnectAsync(CancellationToken cancellationToken)
+    // Pointing the client at a web port (the host's health port, a proxy) is an easy mistake; its
+    // "HTTP/1.1 400" reads as an absurd length prefix. Say what answered instead.
+    private string DescribeFrameError(FirstBytesStream stream, FrameFormatException error) =>
+        stream.First.StartsWith("HTTP"u8)
+            ? $"the endpoint {_options.Host}:{_options.Port} answered with HTTP, not the vault's protocol: is it the vault's client port (default {VaultClientOptions.DefaultPort})?"
+            : error.Message;
+
+    private async Task<FirstBytesStream> ConnectAsync(CancellationToken cancellationToken)
     {
         _options.Progress?.Report(VaultProgress.Connecting);
         string where = $"{_options.Host}:{_options.Port}";
@@ -112,10 +125,12 @@ internal sealed class VaultConnection : IAsyncDisposable
                 stream = tls;
             }
 
+            var recorded = new FirstBytesStream(stream);
+            _answered = false;
             _tcp = tcp;
-            _stream = stream;
+            _stream = recorded;
             _connections++;
-            return stream;
+            return recorded;
         }
         catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
         {

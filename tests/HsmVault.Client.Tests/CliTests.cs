@@ -197,6 +197,7 @@ public sealed class CliTests
     public async Task Empty_password_on_stdin_is_refused()
     {
         await using var vault = new FakeVault();
+        await CliRun.InvokeAsync(["register", .. Connection(vault), "--generate-key", "--password-stdin"], stdin: "pw\n");
 
         CliRun run = await CliRun.InvokeAsync(["recover", .. Connection(vault), "--password-stdin"], stdin: "\n");
 

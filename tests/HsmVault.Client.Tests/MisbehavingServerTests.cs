@@ -47,6 +47,7 @@ public sealed class MisbehavingServerTests
 
         var unavailable = Assert.IsInstanceOfType<Unavailable>(outcome);
         StringAssert.Contains(unavailable.Detail, "closed the connection");
+        StringAssert.Contains(unavailable.Detail, "sent nothing back at all: is it the vault's client port, default 7300?");
     }
 
     [TestMethod]
@@ -62,10 +63,25 @@ public sealed class MisbehavingServerTests
         StringAssert.Contains(error.Detail, "maximum");
     }
 
-    private static async Task<VaultOutcome> StatusAgainstAsync(Func<NetworkStream, Task> serve)
+    [TestMethod]
+    public async Task An_http_server_is_named_as_such_not_as_a_length_prefix()
+    {
+        int port = 0;
+        VaultOutcome outcome = await StatusAgainstAsync(
+            async stream => await stream.WriteAsync("HTTP/1.1 400 Bad Request\r\n\r\n"u8.ToArray()),
+            bound => port = bound);
+
+        var error = Assert.IsInstanceOfType<ProtocolError>(outcome);
+        StringAssert.Contains(error.Detail, $"the endpoint 127.0.0.1:{port} answered with HTTP, not the vault's protocol");
+        StringAssert.Contains(error.Detail, "client port (default 7300)");
+        Assert.IsFalse(error.Detail.Contains("length prefix", StringComparison.Ordinal), error.Detail);
+    }
+
+    private static async Task<VaultOutcome> StatusAgainstAsync(Func<NetworkStream, Task> serve, Action<int>? bound = null)
     {
         var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
+        bound?.Invoke(((IPEndPoint)listener.LocalEndpoint).Port);
         try
         {
             Task server = Task.Run(async () =>

@@ -8,7 +8,13 @@ namespace HsmVault.Client;
 /// </summary>
 public sealed record WrongPassword(uint AttemptsLeft) : VaultOutcome
 {
-    public override string Describe() => AttemptsLeft == 1
-        ? "wrong password: 1 attempt left"
+    /// <summary>What <see cref="Describe"/> adds when one attempt is left: the next wrong guess is final.</summary>
+    public const string LastAttemptWarning = "1 attempt left: a wrong password now destroys the record";
+
+    /// <summary>True when the next wrong guess destroys the record.</summary>
+    public bool IsLastAttempt => AttemptsLeft == 1;
+
+    public override string Describe() => IsLastAttempt
+        ? $"wrong password: {LastAttemptWarning}"
         : string.Create(CultureInfo.InvariantCulture, $"wrong password: {AttemptsLeft} attempts left");
 }

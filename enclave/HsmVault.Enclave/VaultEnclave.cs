@@ -44,25 +44,7 @@ public sealed class VaultEnclave
     /// Handles an encoded <see cref="EnclaveRequest"/> and returns an encoded <see cref="EnclaveResponse"/>.
     /// Never throws: unparsable or oversized input gets an <see cref="EnclaveError"/>.
     /// </summary>
-    public byte[] Handle(ReadOnlySpan<byte> request)
-    {
-        if (request.Length > _policy.MaxRequestBytes)
-        {
-            return Error(EnclaveErrorCode.RequestTooLarge, $"request: {request.Length} bytes, at most {_policy.MaxRequestBytes}").ToByteArray();
-        }
-
-        EnclaveRequest parsed;
-        try
-        {
-            parsed = EnclaveRequest.Parser.ParseFrom(request);
-        }
-        catch (Exception ex) when (ex is InvalidProtocolBufferException or ArgumentException or InvalidOperationException)
-        {
-            return Error(EnclaveErrorCode.MalformedRequest, $"request: not a valid EnclaveRequest ({ex.Message})").ToByteArray();
-        }
-
-        return Handle(parsed).ToByteArray();
-    }
+    public byte[] Handle(ReadOnlySpan<byte> request) => EnclaveRequestBytes.Handle(request, _policy.MaxRequestBytes, Handle);
 
     /// <summary>Handles one request. Never throws for any request content.</summary>
     public EnclaveResponse Handle(EnclaveRequest request)

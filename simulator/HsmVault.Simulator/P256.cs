@@ -23,41 +23,21 @@ internal static class P256
     internal static ReadOnlySpan<byte> NamedCurveParameters => [0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
 
     /// <summary>Decodes a SEC1 compressed point, rejecting anything that is not a point of the P-256 group.</summary>
-    internal static ECPoint DecodeCompressed(ReadOnlySpan<byte> encoded, string parameterName)
-    {
-        if (encoded.Length != CompressedLength || (encoded[0] != 0x02 && encoded[0] != 0x03))
-        {
-            throw new ArgumentException(
-                $"Must be a SEC1 compressed P-256 point: {CompressedLength} bytes starting with 0x02 or 0x03 (got {encoded.Length} bytes).",
-                parameterName);
-        }
-
-        ECPoint point;
-        try
-        {
-            point = Curve.DecodePoint(encoded.ToArray());
-        }
-        catch (Exception ex) when (ex is ArgumentException or ArithmeticException or InvalidOperationException)
-        {
-            throw new ArgumentException("Is not a point on the P-256 curve.", parameterName, ex);
-        }
-
-        if (point.IsInfinity || !point.IsValid())
-        {
-            throw new ArgumentException("Is not a valid non-identity P-256 point.", parameterName);
-        }
-
-        return point.Normalize();
-    }
+    internal static ECPoint DecodeCompressed(ReadOnlySpan<byte> encoded, string parameterName) =>
+        encoded.Length != CompressedLength || (encoded[0] != 0x02 && encoded[0] != 0x03)
+            ? throw new ArgumentException(
+                $"Must be a SEC1 compressed P-256 point: {CompressedLength} bytes starting with 0x02 or 0x03 (got {encoded.Length} bytes).", parameterName)
+            : DecodeValid(encoded, parameterName);
 
     /// <summary>Decodes a SEC1 uncompressed point (65 bytes), rejecting anything that is not a point of the P-256 group.</summary>
-    internal static ECPoint DecodeUncompressed(ReadOnlySpan<byte> encoded, string parameterName)
-    {
-        if (encoded.Length != 65 || encoded[0] != 0x04)
-        {
-            throw new ArgumentException($"Must be a SEC1 uncompressed P-256 point: 65 bytes starting with 0x04 (got {encoded.Length} bytes).", parameterName);
-        }
+    internal static ECPoint DecodeUncompressed(ReadOnlySpan<byte> encoded, string parameterName) =>
+        encoded.Length != 65 || encoded[0] != 0x04
+            ? throw new ArgumentException($"Must be a SEC1 uncompressed P-256 point: 65 bytes starting with 0x04 (got {encoded.Length} bytes).", parameterName)
+            : DecodeValid(encoded, parameterName);
 
+    // The encoding's shape is checked by the caller; this rejects what is not a group point.
+    private static ECPoint DecodeValid(ReadOnlySpan<byte> encoded, string parameterName)
+    {
         ECPoint point;
         try
         {

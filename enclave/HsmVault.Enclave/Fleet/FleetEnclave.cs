@@ -44,20 +44,7 @@ public sealed class FleetEnclave
     public byte[] MemberId => (byte[])_memberId.Clone();
 
     /// <summary>Handles an encoded request; never throws for any input.</summary>
-    public byte[] Handle(ReadOnlySpan<byte> request)
-    {
-        EnclaveRequest parsed;
-        try
-        {
-            parsed = EnclaveRequest.Parser.ParseFrom(request);
-        }
-        catch (Exception ex) when (ex is InvalidProtocolBufferException or ArgumentException or InvalidOperationException)
-        {
-            return Error(EnclaveErrorCode.MalformedRequest, $"request: not a valid EnclaveRequest ({ex.Message})").ToByteArray();
-        }
-
-        return Handle(parsed).ToByteArray();
-    }
+    public byte[] Handle(ReadOnlySpan<byte> request) => EnclaveRequestBytes.Handle(request, VaultPolicy.Default.MaxRequestBytes, Handle);
 
     /// <summary>Handles one request. Never throws: a failure is an <see cref="EnclaveError"/> and changes nothing.</summary>
     public EnclaveResponse Handle(EnclaveRequest request)

@@ -129,6 +129,35 @@ function Assert-Gcc {
     throw "gcc is not installed; spin needs it to compile its verifier. Install it with 'sudo apt-get install gcc', then run again."
 }
 
+function Find-PostgresBin {
+    $candidates = @(Get-ChildItem -Path '/usr/lib/postgresql/*/bin/postgres' -ErrorAction SilentlyContinue |
+        Sort-Object { [int] $_.Directory.Parent.Name } -Descending | ForEach-Object { $_.DirectoryName })
+    $initdb = Get-Command 'initdb' -CommandType Application -ErrorAction SilentlyContinue | Select-Object -First 1
+    if ($initdb) { $candidates += Split-Path -Parent ((Get-Item $initdb.Source).ResolvedTarget ?? $initdb.Source) }
+    foreach ($candidate in $candidates) {
+        if ((Test-Path (Join-Path $candidate 'initdb')) -and (Test-Path (Join-Path $candidate 'pg_ctl')) -and (Test-Path (Join-Path $candidate 'postgres'))) {
+            return $candidate
+        }
+    }
+    return $null
+}
+
+# The PostgreSQL store's tests start a throw-away cluster from the OS's PostgreSQL server binaries.
+function Assert-Postgres {
+    $bin = Find-PostgresBin
+    if ($bin) { return $bin }
+    if (Test-IsRoot) {
+        Write-Step 'PostgreSQL is missing: installing it from the OS packages (apt-get install postgresql)'
+        $env:DEBIAN_FRONTEND = 'noninteractive'
+        Invoke-Native 'apt-get' @('update', '-qq')
+        Invoke-Native 'apt-get' @('install', '-y', '-qq', 'postgresql')
+        $bin = Find-PostgresBin
+        if ($bin) { return $bin }
+    }
+    throw ("PostgreSQL is not installed (no initdb, pg_ctl and postgres found). Install it with 'sudo apt-get install postgresql' " +
+        "(Debian/Ubuntu), then run again.")
+}
+
 function Invoke-Build {
     Write-Step "Building $Solution ($Configuration)"
     Invoke-Native 'dotnet' @('restore', $Solution, '-nologo', '-v', 'minimal')
@@ -156,6 +185,8 @@ function Invoke-Test {
     $env:HSMVAULT_PKCS11_LIBRARY = $library
     $spin = Assert-Spin
     Write-Host "spin: $spin"
+    $postgres = Assert-Postgres
+    Write-Host "PostgreSQL: $postgres"
     $results = Join-Path $Root 'TestResults'
     if (Test-Path $results) { Remove-Item -Recurse -Force $results }
 

@@ -23,7 +23,7 @@ public static class HostExitCodes
     public static string? StartFailure(Exception exception) => exception switch
     {
         AggregateException { InnerExceptions.Count: > 0 } all => string.Join("; ", all.InnerExceptions.Select(e => StartFailure(e) ?? e.Message)),
-        HostStartException or StoreUnreadableException => exception.Message,
+        HostStartException or StoreUnreadableException or StoreUnavailableException => exception.Message,
         SqliteException sqlite => "the store " + SqliteProblems.Describe(sqlite),
         IOException or UnauthorizedAccessException or CryptographicException or InvalidDataException => exception.Message,
         _ => null,

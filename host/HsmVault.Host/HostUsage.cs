@@ -43,7 +43,11 @@ public static class HostUsage
           --Hsm:BatchWindow=hh:mm:ss         extra wait to fill a batch (default 0)
 
         Store (Store:)
+          --Store:Kind=sqlite|postgres       the store (default sqlite: one file on this machine)
           --Store:Path=FILE                  SQLite database (default hsmvault-host.db)
+          --Store:ConnectionString=TEXT      PostgreSQL (or CockroachDB/YugabyteDB) database, e.g.
+                                             Host=db1;Database=hsmvault;Username=hsmvault; the password
+                                             here or in PGPASSWORD, never logged
 
         Health and metrics (Health:)
           --Health:Enabled=true|false        (default true)

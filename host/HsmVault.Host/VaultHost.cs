@@ -74,7 +74,7 @@ public static class VaultHost
         builder.Services.TryAddSingleton(TimeProvider.System);
 
         builder.Services.AddSingleton<HostMetrics>();
-        builder.Services.AddSingleton<IVaultStore>(sp => SqliteVaultStore.Open(sp.GetRequiredService<StoreOptions>().Path));
+        builder.Services.AddSingleton<IVaultStore>(sp => OpenStore(sp.GetRequiredService<StoreOptions>(), sp.GetRequiredService<ILoggerFactory>()));
         if (bridge is null)
         {
             builder.Services.AddSingleton<IHsmBridge, SocketHsmBridge>();
@@ -119,6 +119,20 @@ public static class VaultHost
         }
 
         return host;
+    }
+
+    // The PostgreSQL store is logged by host:port/database only: the connection string may hold the password.
+    private static IVaultStore OpenStore(StoreOptions options, ILoggerFactory loggers)
+    {
+        if (!options.IsPostgres)
+        {
+            return SqliteVaultStore.Open(options.Path);
+        }
+
+        ILogger logger = loggers.CreateLogger(typeof(VaultHost).FullName!);
+        PostgresVaultStore store = PostgresVaultStore.Open(options.ConnectionString!);
+        logger.LogInformation("Store: PostgreSQL {Database} at log index {LogIndex}", store.Name, store.State.LogIndex);
+        return store;
     }
 
     private static T Bind<T>(IConfiguration configuration, string section, List<string> problems)

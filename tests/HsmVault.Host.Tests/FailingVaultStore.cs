@@ -16,6 +16,9 @@ internal sealed class FailingVaultStore : IVaultStore
 
     public volatile bool FailCommits;
 
+    /// <summary>While set, record reads throw as a database store whose server went away does.</summary>
+    public volatile bool FailReads;
+
     /// <summary>While set, the health check reports the store unusable, as a deleted or damaged file would.</summary>
     public volatile bool Unhealthy;
 
@@ -23,7 +26,8 @@ internal sealed class FailingVaultStore : IVaultStore
 
     public IMerkleNodeStore Nodes => _inner.Nodes;
 
-    public SealedRecord? FindRecord(ReadOnlySpan<byte> key) => _inner.FindRecord(key);
+    public SealedRecord? FindRecord(ReadOnlySpan<byte> key) =>
+        FailReads ? throw new StoreUnavailableException("the store postgresql://db:5432/test cannot be reached (test)") : _inner.FindRecord(key);
 
     public LogEntry? FindLogEntry(ulong index) => _inner.FindLogEntry(index);
 

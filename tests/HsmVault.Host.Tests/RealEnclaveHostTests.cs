@@ -151,7 +151,7 @@ public sealed class RealEnclaveHostTests
     }
 
     /// <summary>A running host daemon (VaultHost) on free loopback ports.</summary>
-    private sealed class RunningHost : IAsyncDisposable
+    internal sealed class RunningHost : IAsyncDisposable
     {
         private readonly IHost _host;
 
@@ -164,10 +164,13 @@ public sealed class RealEnclaveHostTests
 
         public static Task<RunningHost> StartAsync(string storePath, VaultEnclave enclave) => StartAsync(storePath, new InProcessEnclaveBridge(enclave));
 
-        public static async Task<RunningHost> StartAsync(string storePath, InProcessEnclaveBridge bridge)
+        public static Task<RunningHost> StartAsync(string storePath, InProcessEnclaveBridge bridge) => StartAsync([$"--Store:Path={storePath}"], bridge);
+
+        /// <summary>A host whose store the settings <paramref name="store"/> choose (e.g. --Store:Kind=postgres).</summary>
+        public static async Task<RunningHost> StartAsync(string[] store, InProcessEnclaveBridge bridge)
         {
             IHost host = VaultHost.Build(
-                ["--Host:Port=0", "--Health:Enabled=false", $"--Store:Path={storePath}", "--Logging:LogLevel:Default=Warning"],
+                ["--Host:Port=0", "--Health:Enabled=false", .. store, "--Logging:LogLevel:Default=Warning"],
                 _ => bridge);
             await host.StartAsync();
             var running = new RunningHost(host);
@@ -193,7 +196,7 @@ public sealed class RealEnclaveHostTests
     }
 
     /// <summary>The OPAQUE client side of one user, speaking to a <see cref="RunningHost"/> through the channel, as a real client does.</summary>
-    private sealed class OpaqueUser
+    internal sealed class OpaqueUser
     {
         private readonly OpaqueClient _client = new(OpaqueConfiguration.ForTesting(Encoding.UTF8.GetBytes(VaultPolicy.DefaultOpaqueContext)), SystemRandomSource.Instance);
         private readonly string _name;

@@ -42,6 +42,27 @@ public sealed class VaultPipelineTests
     }
 
     [TestMethod]
+    public async Task A_store_that_cannot_be_read_makes_the_host_unavailable_not_refused_and_it_serves_again()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
+        harness.FailingStore.FailReads = true;
+        harness.FailingStore.Unhealthy = true;
+
+        ClientResponse failed = await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("alice", "a"));
+        await harness.WaitForAsync(s => s == ServiceStatus.Unavailable);
+        harness.FailingStore.FailReads = false;
+        harness.FailingStore.Unhealthy = false;
+        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+        ClientRequest retry = Requests.RegisterFinish("alice", "a");
+        ClientResponse served = await harness.Pipeline.SubmitAsync(retry);
+
+        Assert.AreEqual(ErrorCode.Unavailable, failed.Error.Code);
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Registered, TestChannel.Open(retry, served).ResultCase);
+        Assert.AreEqual(1L, harness.Store.State.RecordCount);
+    }
+
+    [TestMethod]
     public async Task After_a_failed_commit_the_host_catches_up_from_the_enclaves_last_entry()
     {
         var enclave = new FakeEnclave();

@@ -317,6 +317,14 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
                 pending.Fail(ErrorCode.Internal, "the vault store is damaged; the operator has been alerted");
                 continue;
             }
+            catch (StoreUnavailableException ex)
+            {
+                // A database store can drop out between batches: nothing was sent, so retry after the re-check.
+                LogStoreUnhealthy(ex.Message);
+                SetStatus(ServiceStatus.Unavailable, ex.Message + "; retrying");
+                FailAll([.. sent, .. batch.Skip(i)], ErrorCode.Unavailable, "the vault store is unavailable; retry later");
+                return;
+            }
 
             int size = operation.CalculateSize() + 8;
             if (bytes + size > _hsm.MaxFrameBytes)
@@ -404,7 +412,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
             {
                 _store.Commit(new VaultCommit(result.Entry, result.Writes, staged.Staged));
             }
-            catch (Exception ex) when (ex is StoreConflictException or IOException or Microsoft.Data.Sqlite.SqliteException)
+            catch (Exception ex) when (ex is StoreConflictException or IOException or StoreUnavailableException)
             {
                 // Nothing may leave the host before it is durable; the enclave is now ahead of the store.
                 LogStoreFailed(ex);
@@ -522,7 +530,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
         {
             _store.Commit(new VaultCommit(entry, report.LastWrites, staged.Staged));
         }
-        catch (Exception ex) when (ex is StoreConflictException or IOException or Microsoft.Data.Sqlite.SqliteException)
+        catch (Exception ex) when (ex is StoreConflictException or IOException or StoreUnavailableException)
         {
             LogStoreFailed(ex);
             storeFailed = true;

@@ -5,25 +5,19 @@ namespace HsmVault.Host.Store;
 
 /// <summary>
 /// Merkle nodes in the SQLite table <c>merkle_nodes(hash, kind, a, b)</c>: a leaf keeps its key
-/// and value hash, an interior node its two child hashes. Nodes are content-addressed, so a
-/// second put of the same hash is ignored, and a node read once can be cached for good: the
-/// same hash always names the same node. The read cache is bounded and simply emptied when full
-/// (the hot upper levels refill at once).
+/// and value hash, an interior node its two child hashes (<see cref="MerkleNodeRows"/>). Nodes are
+/// content-addressed, so a second put of the same hash is ignored, and a node read once can be
+/// cached for good: the same hash always names the same node.
 /// </summary>
 public sealed class SqliteMerkleNodeStore : IMerkleNodeStore
 {
-    private const long LeafKind = 0;
-    private const long InteriorKind = 1;
-
     private readonly SqliteConnection _connection;
-    private readonly Dictionary<byte[], MerkleNode> _cache = new(ByteArrayComparer.Instance);
-    private readonly int _cacheCapacity;
+    private readonly MerkleNodeCache _cache;
 
     public SqliteMerkleNodeStore(SqliteConnection connection, int cacheCapacity = 100_000)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(cacheCapacity);
+        _cache = new MerkleNodeCache(cacheCapacity);
         _connection = connection ?? throw new ArgumentNullException(nameof(connection));
-        _cacheCapacity = cacheCapacity;
     }
 
     /// <summary>Creates the table when it is missing.</summary>
@@ -40,7 +34,7 @@ public sealed class SqliteMerkleNodeStore : IMerkleNodeStore
     public bool TryGet(ReadOnlySpan<byte> hash, out MerkleNode node)
     {
         byte[] key = hash.ToArray();
-        if (_cache.TryGetValue(key, out node!))
+        if (_cache.TryGet(key, out node))
         {
             return true;
         }
@@ -55,27 +49,8 @@ public sealed class SqliteMerkleNodeStore : IMerkleNodeStore
             return false;
         }
 
-        long kind = reader.GetInt64(0);
-        byte[] a = (byte[])reader.GetValue(1);
-        byte[] b = (byte[])reader.GetValue(2);
-        node = kind switch
-        {
-            LeafKind => new MerkleLeafNode(a, b),
-            InteriorKind => new MerkleInteriorNode(a, b),
-            _ => throw new InvalidDataException($"merkle_nodes.kind: {kind} is neither a leaf (0) nor an interior node (1)"),
-        };
-
-        // Only nodes read back from committed rows are cached, never nodes of a transaction that may roll back.
-        if (_cacheCapacity > 0)
-        {
-            if (_cache.Count >= _cacheCapacity)
-            {
-                _cache.Clear();
-            }
-
-            _cache[key] = node;
-        }
-
+        node = MerkleNodeRows.FromRow(reader.GetInt64(0), (byte[])reader.GetValue(1), (byte[])reader.GetValue(2));
+        _cache.Add(key, node);
         return true;
     }
 
@@ -110,15 +85,9 @@ public sealed class SqliteMerkleNodeStore : IMerkleNodeStore
     {
         ArgumentNullException.ThrowIfNull(insert);
         ArgumentNullException.ThrowIfNull(hash);
-        ArgumentNullException.ThrowIfNull(node);
-        (long kind, byte[] a, byte[] b) = node switch
-        {
-            MerkleLeafNode leaf => (LeafKind, leaf.Key, leaf.ValueHash),
-            MerkleInteriorNode interior => (InteriorKind, interior.Left, interior.Right),
-            _ => throw new ArgumentException($"node: unsupported node type {node.GetType().Name}", nameof(node)),
-        };
+        (short kind, byte[] a, byte[] b) = MerkleNodeRows.ToRow(node);
         insert.Parameters[0].Value = hash;
-        insert.Parameters[1].Value = kind;
+        insert.Parameters[1].Value = (long)kind;
         insert.Parameters[2].Value = a;
         insert.Parameters[3].Value = b;
         insert.ExecuteNonQuery();

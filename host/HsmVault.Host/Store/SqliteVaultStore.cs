@@ -146,10 +146,24 @@ public sealed class SqliteVaultStore : IVaultStore
     {
         ArgumentNullException.ThrowIfNull(commit);
         VaultStoreState state = State;
-        if (commit.Entry.Index != state.LogIndex + 1)
+        if (StoreConflicts.Check(commit.Entry, state.LogIndex, state.EntryMac) is { } conflict)
         {
-            throw new StoreConflictException($"log_entry.index: {commit.Entry.Index}, the store expects {state.LogIndex + 1}");
+            throw new StoreConflictException(conflict);
         }
+
+        try
+        {
+            CommitOrThrow(commit, state);
+        }
+        catch (SqliteException ex) when (ex.SqliteErrorCode != 19)
+        {
+            // The pipeline sees a store-neutral failure; the driver's code stays on the inner exception.
+            throw new StoreUnavailableException($"the store {_path} {SqliteProblems.Describe(ex)}", ex);
+        }
+    }
+
+    private void CommitOrThrow(VaultCommit commit, VaultStoreState state)
+    {
 
         long recordCount = state.RecordCount;
         using SqliteTransaction transaction = _connection.BeginTransaction();

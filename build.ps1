@@ -85,15 +85,20 @@ function Find-SoftHsmLibrary {
     return $null
 }
 
+# What the scripts need from the OS comes from its packages; only root may install them.
+function Install-OsPackage([string] $What, [string] $Package) {
+    Write-Step "$What is missing: installing it from the OS packages (apt-get install $Package)"
+    $env:DEBIAN_FRONTEND = 'noninteractive'
+    Invoke-Native 'apt-get' @('update', '-qq')
+    Invoke-Native 'apt-get' @('install', '-y', '-qq', $Package)
+}
+
 # SoftHSM2 is the simulator's key store: the tests and the demo run against the real thing.
 function Assert-SoftHsm {
     $library = Find-SoftHsmLibrary
     if ($library) { return $library }
     if (Test-IsRoot) {
-        Write-Step 'SoftHSM2 is missing: installing it from the OS packages (apt-get install softhsm2)'
-        $env:DEBIAN_FRONTEND = 'noninteractive'
-        Invoke-Native 'apt-get' @('update', '-qq')
-        Invoke-Native 'apt-get' @('install', '-y', '-qq', 'softhsm2')
+        Install-OsPackage 'SoftHSM2' 'softhsm2'
         $library = Find-SoftHsmLibrary
         if ($library) { return $library }
     }
@@ -112,10 +117,7 @@ function Assert-Spin {
     $spin = Find-Tool 'spin'
     if ($spin) { return $spin }
     if (Test-IsRoot) {
-        Write-Step 'spin is missing: installing it from the OS packages (apt-get install spin)'
-        $env:DEBIAN_FRONTEND = 'noninteractive'
-        Invoke-Native 'apt-get' @('update', '-qq')
-        Invoke-Native 'apt-get' @('install', '-y', '-qq', 'spin')
+        Install-OsPackage 'spin' 'spin'
         $spin = Find-Tool 'spin'
         if ($spin) { return $spin }
     }
@@ -147,10 +149,7 @@ function Assert-Postgres {
     $bin = Find-PostgresBin
     if ($bin) { return $bin }
     if (Test-IsRoot) {
-        Write-Step 'PostgreSQL is missing: installing it from the OS packages (apt-get install postgresql)'
-        $env:DEBIAN_FRONTEND = 'noninteractive'
-        Invoke-Native 'apt-get' @('update', '-qq')
-        Invoke-Native 'apt-get' @('install', '-y', '-qq', 'postgresql')
+        Install-OsPackage 'PostgreSQL' 'postgresql'
         $bin = Find-PostgresBin
         if ($bin) { return $bin }
     }

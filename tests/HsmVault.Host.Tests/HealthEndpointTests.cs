@@ -46,11 +46,8 @@ public sealed class HealthEndpointTests
     {
         using var directory = new TempDirectory();
         var enclave = new FakeEnclave();
-        using IHost host = VaultHost.Build(
-            ["--Host:Port=0", "--Health:Port=0", $"--Store:Path={directory.File("host.db")}", "--Logging:LogLevel:Default=None", .. FastProbe],
-            _ => enclave);
-        await host.StartAsync();
-        int port = host.Services.GetRequiredService<HealthEndpoint>().LocalEndPoint!.Port;
+        (IHost started, _, int port) = await StartServingAsync(directory, enclave, FastProbe);
+        using IHost host = started;
         await WaitForStatusAsync(port, "/health/ready", 200);
 
         enclave.Down = true;
@@ -66,14 +63,8 @@ public sealed class HealthEndpointTests
     public async Task The_health_detail_names_the_current_log_index()
     {
         using var directory = new TempDirectory();
-        var enclave = new FakeEnclave();
-        using IHost host = VaultHost.Build(
-            ["--Host:Port=0", "--Health:Port=0", $"--Store:Path={directory.File("host.db")}", "--Logging:LogLevel:Default=None"],
-            _ => enclave);
-        await host.StartAsync();
-        var pipeline = host.Services.GetRequiredService<VaultPipeline>();
-        await VaultPipelineTests.WaitUntilAsync(() => pipeline.Status == ServiceStatus.Serving);
-        int port = host.Services.GetRequiredService<HealthEndpoint>().LocalEndPoint!.Port;
+        (IHost started, VaultPipeline pipeline, int port) = await StartServingAsync(directory, new FakeEnclave());
+        using IHost host = started;
 
         for (int i = 0; i < 3; i++)
         {
@@ -93,14 +84,8 @@ public sealed class HealthEndpointTests
     public async Task Metrics_are_served_in_the_prometheus_text_format_under_the_documented_names()
     {
         using var directory = new TempDirectory();
-        var enclave = new FakeEnclave();
-        using IHost host = VaultHost.Build(
-            ["--Host:Port=0", "--Health:Port=0", $"--Store:Path={directory.File("host.db")}", "--Logging:LogLevel:Default=None"],
-            _ => enclave);
-        await host.StartAsync();
-        var pipeline = host.Services.GetRequiredService<VaultPipeline>();
-        await VaultPipelineTests.WaitUntilAsync(() => pipeline.Status == ServiceStatus.Serving);
-        int port = host.Services.GetRequiredService<HealthEndpoint>().LocalEndPoint!.Port;
+        (IHost started, VaultPipeline pipeline, int port) = await StartServingAsync(directory, new FakeEnclave());
+        using IHost host = started;
         await pipeline.SubmitAsync(Requests.RegisterFinish("alice", "blob"));
         await pipeline.SubmitAsync(Requests.LoginStart("alice"));
         await pipeline.SubmitAsync(Requests.LoginStart("nobody"));
@@ -126,6 +111,18 @@ public sealed class HealthEndpointTests
         Assert.AreEqual(1, PrometheusText.Value(text, "hsmvault_host_hsm_reachable"), text);
         Assert.AreEqual(4, PrometheusText.Value(text, "hsmvault_host_request_duration_milliseconds_count"), text);
         await host.StopAsync();
+    }
+
+    // A host over a fake enclave, started and serving; the caller disposes it.
+    private static async Task<(IHost Host, VaultPipeline Pipeline, int HealthPort)> StartServingAsync(TempDirectory directory, FakeEnclave enclave, params string[] extra)
+    {
+        IHost host = VaultHost.Build(
+            ["--Host:Port=0", "--Health:Port=0", $"--Store:Path={directory.File("host.db")}", "--Logging:LogLevel:Default=None", .. extra],
+            _ => enclave);
+        await host.StartAsync();
+        var pipeline = host.Services.GetRequiredService<VaultPipeline>();
+        await VaultPipelineTests.WaitUntilAsync(() => pipeline.Status == ServiceStatus.Serving);
+        return (host, pipeline, host.Services.GetRequiredService<HealthEndpoint>().LocalEndPoint!.Port);
     }
 
     // The names docs/HOST.md lists under "Health and metrics", as Prometheus sees them.

@@ -15,7 +15,6 @@ namespace HsmVault.Testing;
 /// </summary>
 public sealed class InMemoryVaultHost
 {
-    private readonly Dictionary<string, SealedRecord> _records = [];
     private readonly List<LogEntry> _log = [];
     private readonly Dictionary<ulong, SealedRequest> _sealed = [];
     private Func<byte[], byte[]> _transport;
@@ -34,8 +33,10 @@ public sealed class InMemoryVaultHost
         _transport = transport;
         _clientRandom = clientRandom;
         StateReport state = Initialize();
-        Tree = new SparseMerkleTree(new InMemoryMerkleNodeStore(), state.MerkleRoot.Span);
+        _store = new InMemoryRecordStore(state.MerkleRoot.Span);
     }
+
+    private readonly InMemoryRecordStore _store;
 
     /// <summary>The enclave's AKE public key, the OPAQUE server identity, from the last initialize.</summary>
     public byte[] AkePublicKey { get; private set; } = [];
@@ -43,7 +44,7 @@ public sealed class InMemoryVaultHost
     /// <summary>The fleet's channel key (65 bytes) from the last initialize: what clients seal to.</summary>
     public byte[] ChannelPublicKey { get; private set; } = [];
 
-    public SparseMerkleTree Tree { get; }
+    public SparseMerkleTree Tree => _store.Tree;
 
     /// <summary>The log entries of every batch applied, in order.</summary>
     public IReadOnlyList<LogEntry> Log => _log;
@@ -80,18 +81,9 @@ public sealed class InMemoryVaultHost
 
     public RecordWitness WitnessFor(ByteString userId)
     {
-        ArgumentNullException.ThrowIfNull(userId);
-        byte[] key = MerkleHashing.UserKey(userId.Span);
-        MerkleProof proof = Tree.Prove(key);
-        LastProofBytes = proof.CalculateSize();
-        LastProofSiblings = proof.Siblings.Count;
-        var witness = new RecordWitness { Proof = proof };
-        if (_records.TryGetValue(Convert.ToHexString(key), out SealedRecord? record))
-        {
-            // A copy, so a test that tampers with the witness cannot change the host's store.
-            witness.Record = record.Clone();
-        }
-
+        RecordWitness witness = _store.WitnessFor(userId);
+        LastProofBytes = witness.Proof.CalculateSize();
+        LastProofSiblings = witness.Proof.Siblings.Count;
         return witness;
     }
 
@@ -187,20 +179,7 @@ public sealed class InMemoryVaultHost
             return;
         }
 
-        foreach (RecordWrite write in result.Writes)
-        {
-            string key = Convert.ToHexString(write.Key.Span);
-            if (write.Record is null)
-            {
-                Tree.Remove(write.Key.Span);
-                _records.Remove(key);
-            }
-            else
-            {
-                Tree.Set(write.Key.Span, MerkleHashing.RecordValueHash(write.Record));
-                _records[key] = write.Record;
-            }
-        }
+        _store.Apply(result.Writes);
 
         if (!Tree.Root.AsSpan().SequenceEqual(result.Entry.MerkleRoot.Span))
         {

@@ -1,7 +1,7 @@
 using Google.Protobuf;
-using HsmVault.Protocol.Merkle;
 using HsmVault.Enclave.Fleet;
 using HsmVault.Protocol.V1;
+using HsmVault.Testing;
 
 namespace HsmVault.Enclave.Tests.Fleet;
 
@@ -13,15 +13,14 @@ namespace HsmVault.Enclave.Tests.Fleet;
 internal sealed class FleetHostStore
 {
     private readonly List<(FleetEntry Entry, List<RecordWrite> Writes)> _log = [];
-    private Dictionary<string, SealedRecord> _records = [];
-    private SparseMerkleTree _tree = new(new InMemoryMerkleNodeStore());
+    private InMemoryRecordStore _records = new();
 
     /// <summary>The highest index stored (0 when empty).</summary>
     public ulong LastIndex => _log.Count == 0 ? 0 : _log[^1].Entry.Index;
 
     public FleetEntry? Last => _log.Count == 0 ? null : _log[^1].Entry;
 
-    public byte[] Root => _tree.Root;
+    public byte[] Root => _records.Tree.Root;
 
     /// <summary>Entries after <paramref name="index"/>, with their writes, in order.</summary>
     public List<(FleetEntry Entry, List<RecordWrite> Writes)> After(ulong index) => [.. _log.Where(e => e.Entry.Index > index)];
@@ -43,7 +42,7 @@ internal sealed class FleetHostStore
 
         List<RecordWrite> copy = [.. writes.Select(w => w.Clone())];
         _log.Add((entry.Clone(), copy));
-        Apply(copy);
+        _records.Apply(copy);
         return true;
     }
 
@@ -61,41 +60,12 @@ internal sealed class FleetHostStore
     public void RollBackTo(ulong index)
     {
         _log.RemoveAll(e => e.Entry.Index > index);
-        _records = [];
-        _tree = new SparseMerkleTree(new InMemoryMerkleNodeStore());
+        _records = new InMemoryRecordStore();
         foreach ((_, List<RecordWrite> writes) in _log)
         {
-            Apply(writes);
+            _records.Apply(writes);
         }
     }
 
-    public RecordWitness WitnessFor(ByteString userId)
-    {
-        byte[] key = MerkleHashing.UserKey(userId.Span);
-        var witness = new RecordWitness { Proof = _tree.Prove(key) };
-        if (_records.TryGetValue(Convert.ToHexString(key), out SealedRecord? record))
-        {
-            witness.Record = record.Clone();
-        }
-
-        return witness;
-    }
-
-    private void Apply(List<RecordWrite> writes)
-    {
-        foreach (RecordWrite write in writes)
-        {
-            string key = Convert.ToHexString(write.Key.Span);
-            if (write.Record is null)
-            {
-                _tree.Remove(write.Key.Span);
-                _records.Remove(key);
-            }
-            else
-            {
-                _tree.Set(write.Key.Span, MerkleHashing.RecordValueHash(write.Record));
-                _records[key] = write.Record;
-            }
-        }
-    }
+    public RecordWitness WitnessFor(ByteString userId) => _records.WitnessFor(userId);
 }

@@ -15,13 +15,7 @@ public sealed class ChannelAttackTests
 {
     private static readonly byte[] Blob = [.. Enumerable.Range(0, 48).Select(i => (byte)(i * 5))];
 
-    private static (TestVault Vault, TestUser Alice) Registered(ulong seed)
-    {
-        var vault = new TestVault(seed);
-        var alice = new TestUser(vault, "alice");
-        alice.Register("right", Blob);
-        return (vault, alice);
-    }
+    private static (TestVault Vault, TestUser Alice) Registered(ulong seed) => TestVault.WithAlice(seed, Blob);
 
     [TestMethod]
     public void A_recover_rewritten_in_transit_does_not_open_and_deletes_nothing()

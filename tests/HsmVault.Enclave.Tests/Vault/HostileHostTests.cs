@@ -14,13 +14,7 @@ public sealed class HostileHostTests
 {
     private static readonly byte[] Blob = [.. Enumerable.Range(0, 48).Select(i => (byte)(i * 7))];
 
-    private static (TestVault Vault, TestUser Alice) Registered(ulong seed)
-    {
-        var vault = new TestVault(seed);
-        var alice = new TestUser(vault, "alice");
-        alice.Register("right", Blob);
-        return (vault, alice);
-    }
+    private static (TestVault Vault, TestUser Alice) Registered(ulong seed) => TestVault.WithAlice(seed, Blob);
 
     [TestMethod]
     public void A_rolled_back_record_is_refused_and_gives_no_guess()

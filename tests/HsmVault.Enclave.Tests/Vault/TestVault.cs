@@ -25,6 +25,15 @@ internal sealed class TestVault
         _host = new InMemoryVaultHost(Exchange, new SeededRandomSource(seed ^ 0x5EA1ED));
     }
 
+    /// <summary>A vault with "alice" registered under password "right" and <paramref name="blob"/>: where the hostile-host tests start.</summary>
+    public static (TestVault Vault, TestUser Alice) WithAlice(ulong seed, byte[] blob)
+    {
+        var vault = new TestVault(seed);
+        var alice = new TestUser(vault, "alice");
+        alice.Register("right", blob);
+        return (vault, alice);
+    }
+
     public IHsmServices Hsm { get; }
 
     public VaultEnclave Enclave { get; }

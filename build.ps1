@@ -619,6 +619,162 @@ function Invoke-Model([string[]] $Arguments) {
     }
 }
 
+# The fuzz targets (fuzz/HsmVault.Fuzz, FuzzTargets.cs; a test checks the two lists agree), checked
+# here before a build so a typo stops at once.
+$FuzzTargets = @('frame', 'host-request', 'enclave', 'vault-request', 'sealed-state', 'channel', 'opaque', 'merkle', 'fleet', 'fleet-keys')
+
+# Reads fuzz's options: --list, or --target T with --minutes N (default 2; a decimal is fine).
+function Read-FuzzOptions([string[]] $Arguments) {
+    $usage = "fuzz: use --list, or --target T [--minutes N] with T one of $($FuzzTargets -join ', ')"
+    $options = @{ List = $false; Target = $null; Minutes = 2.0 }
+    for ($i = 0; $i -lt $Arguments.Count; $i++) {
+        $name = $Arguments[$i]
+        $value = if ($i + 1 -lt $Arguments.Count) { $Arguments[$i + 1] } else { $null }
+        switch ($name) {
+            '--list' { $options.List = $true }
+            '--target' {
+                if ($value -notin $FuzzTargets) { Stop-Usage "fuzz: unknown target '$value'; targets: $($FuzzTargets -join ', ')" }
+                $options.Target = $value
+                $i++
+            }
+            '--minutes' {
+                $number = 0.0
+                if (-not [double]::TryParse("$value", [System.Globalization.NumberStyles]::Float, [System.Globalization.CultureInfo]::InvariantCulture, [ref] $number) -or $number -le 0 -or $number -gt 1440) {
+                    Stop-Usage "fuzz: --minutes needs a number of minutes above 0 and at most 1440, got '$value'"
+                }
+                $options.Minutes = $number
+                $i++
+            }
+            default { Stop-Usage "fuzz: unknown option '$name'; $($usage.Substring(6))" }
+        }
+    }
+    if (-not $options.List -and -not $options.Target) { Stop-Usage $usage }
+    return $options
+}
+
+# afl-fuzz and afl-cmin come from the OS's afl++ package.
+function Assert-Afl {
+    $afl = Find-Tool 'afl-fuzz'
+    if (-not $afl -and (Test-IsRoot)) {
+        Install-OsPackage 'AFL++' 'afl++'
+        $afl = Find-Tool 'afl-fuzz'
+    }
+    if (-not $afl) { throw "afl-fuzz is not installed. Install it with 'sudo apt-get install afl++' (Debian/Ubuntu), then run again." }
+    return [pscustomobject]@{ Fuzz = $afl; Cmin = (Find-Tool 'afl-cmin') }
+}
+
+function Read-AflStats([string] $File) {
+    $stats = @{}
+    if (Test-Path $File) {
+        foreach ($line in Get-Content $File) {
+            if ($line -match '^\s*(\S+)\s*:\s*(.*?)\s*$') { $stats[$Matches[1]] = $Matches[2] }
+        }
+    }
+    return $stats
+}
+
+# A corpus file's name in the repository: seeds keep theirs, AFL's finds are named by content.
+function Get-CorpusName([System.IO.FileInfo] $File) {
+    if ($File.Name -match 'orig:(seed-[A-Za-z0-9._-]+)') { return $Matches[1] }
+    $hash = (Get-FileHash -Algorithm SHA256 -Path $File.FullName).Hash.Substring(0, 16).ToLowerInvariant()
+    return "afl-$hash"
+}
+
+# Publishes the fuzz program, instruments the target's assemblies with SharpFuzz, runs afl-fuzz for
+# the given minutes from the seeds and fuzz/corpus/T, minimises what it found with afl-cmin into
+# fuzz/corpus/T, and reports executions, paths, edges and findings (replayed in process).
+function Invoke-Fuzz([string[]] $Arguments) {
+    $options = Read-FuzzOptions $Arguments
+    $project = Join-Path $Root 'fuzz/HsmVault.Fuzz/HsmVault.Fuzz.csproj'
+    if ($options.List) {
+        Invoke-Native 'dotnet' @('build', $project, '-c', $Configuration, '-nologo', '-v', 'quiet')
+        Invoke-Native 'dotnet' @((Join-Path (Get-ArtifactsBin) "HsmVault.Fuzz/$($Configuration.ToLowerInvariant())/HsmVault.Fuzz.dll"), 'list')
+        return
+    }
+
+    $target = $options.Target
+    $afl = Assert-Afl
+    Invoke-Native 'dotnet' @('tool', 'restore')
+    $work = Join-Path (Split-Path -Parent (Get-ArtifactsBin)) "fuzz/$target"
+    if (Test-Path $work) { Remove-Item -Recurse -Force $work }
+    $bin = Join-Path $work 'bin'
+    Write-Step "Publishing the fuzz program to $bin"
+    Invoke-Native 'dotnet' @('publish', $project, '-c', $Configuration, '-o', $bin, '-nologo', '-v', 'quiet')
+    $program = Join-Path $bin 'HsmVault.Fuzz.dll'
+    $assemblies = @(& dotnet $program 'assemblies' $target)
+    if ($LASTEXITCODE -ne 0 -or $assemblies.Count -eq 0) { throw "the fuzz program does not know target '$target'" }
+    Write-Step "Instrumenting with SharpFuzz: $($assemblies -join ', ')"
+    foreach ($assembly in $assemblies) {
+        Invoke-Native 'dotnet' @('sharpfuzz', (Join-Path $bin "$assembly.dll"))
+    }
+
+    $corpus = Join-Path $Root "fuzz/corpus/$target"
+    $inputs = Join-Path $work 'in'
+    Invoke-Native 'dotnet' @($program, 'seeds', $target, $work)
+    New-Item -ItemType Directory -Force -Path $inputs | Out-Null
+    Get-ChildItem -Path (Join-Path $work $target) -File | Copy-Item -Destination $inputs
+    $kept = @(Get-ChildItem -Path $corpus -File -ErrorAction SilentlyContinue)
+    $kept | Copy-Item -Destination $inputs -Force
+
+    $env:AFL_SKIP_BIN_CHECK = '1'
+    $env:AFL_NO_UI = '1'
+    $env:AFL_I_DONT_CARE_ABOUT_MISSING_CRASHES = '1'
+    $env:AFL_SKIP_CPUFREQ = '1'
+    $env:AFL_NO_AFFINITY = '1'
+    $env:AFL_FORKSRV_INIT_TMOUT = '60000'
+    $seconds = [int][Math]::Max(10, [Math]::Round($options.Minutes * 60))
+    $out = Join-Path $work 'out'
+    $dotnet = (Get-Command 'dotnet' -CommandType Application | Select-Object -First 1).Source
+    $command = @('--', $dotnet, $program, 'afl', $target)
+    Write-Step "afl-fuzz -V $seconds on '$target' ($($kept.Count) corpus files and the seeds)"
+    & $afl.Fuzz -V $seconds -i $inputs -o $out -t 2000 -m none @command *> (Join-Path $work 'afl-fuzz.log')
+    $aflExit = $LASTEXITCODE
+    $stats = Read-AflStats (Join-Path $out 'default/fuzzer_stats')
+    if ($aflExit -ne 0 -or $stats.Count -eq 0) {
+        Get-Content (Join-Path $work 'afl-fuzz.log') -Tail 30 | Out-Host
+        throw "afl-fuzz failed (exit $aflExit); its log is $(Join-Path $work 'afl-fuzz.log')"
+    }
+
+    # Keep a small corpus: what afl-cmin says covers every edge seen, seeds by name, finds by content.
+    $queue = Join-Path $out 'default/queue'
+    $minimised = Join-Path $work 'min'
+    if ($afl.Cmin) {
+        & $afl.Cmin -e -i $queue -o $minimised -t 5000 -m none @command *> (Join-Path $work 'afl-cmin.log')
+    }
+    if (-not (Test-Path $minimised) -or @(Get-ChildItem $minimised -File).Count -eq 0) {
+        Write-Host 'fuzz: afl-cmin gave nothing; keeping the whole queue' -ForegroundColor Yellow
+        $minimised = $queue
+    }
+    New-Item -ItemType Directory -Force -Path $corpus | Out-Null
+    Get-ChildItem -Path $corpus -File | Remove-Item
+    $files = @(Get-ChildItem -Path $minimised -File)
+    foreach ($file in $files) { Copy-Item $file.FullName (Join-Path $corpus (Get-CorpusName $file)) }
+
+    # Findings: every crash and hang AFL saved, replayed in process to show the exception.
+    $findings = @()
+    foreach ($kind in 'crashes', 'hangs') {
+        $found = @(Get-ChildItem -Path (Join-Path $out "default/$kind") -File -Filter 'id*' -ErrorAction SilentlyContinue)
+        if ($found.Count -eq 0) { continue }
+        $keep = Join-Path $work "findings/$kind"
+        New-Item -ItemType Directory -Force -Path $keep | Out-Null
+        $found | ForEach-Object { Copy-Item $_.FullName (Join-Path $keep (Get-CorpusName $_)) }
+        Write-Step "Replaying $($found.Count) $kind in process ($keep)"
+        & dotnet $program 'replay' $target $keep | Out-Host
+        $findings += $found
+    }
+
+    $invariant = [System.Globalization.CultureInfo]::InvariantCulture
+    $execs = [long]$stats['execs_done']
+    $rate = [double]::Parse($stats['execs_per_sec'], $invariant)
+    Write-Host ("fuzz ${target}: {0:N0} executions in {1} s ({2:N0}/s), paths {3} ({4} new), edges {5} (bitmap {6}), stability {7}, crashes {8}, hangs {9}; corpus: {10} files in fuzz/corpus/{11}" -f
+        $execs, $stats['run_time'], $rate, $stats['corpus_count'], $stats['corpus_found'], $stats['edges_found'], $stats['bitmap_cvg'], $stats['stability'],
+        $stats['saved_crashes'], $stats['saved_hangs'], $files.Count, $target)
+    if ($findings.Count -gt 0) {
+        Write-Host "fuzz ${target}: $($findings.Count) finding(s) kept in $(Join-Path $work 'findings')" -ForegroundColor Red
+        exit 1
+    }
+}
+
 function Invoke-Clean {
     Write-Step 'Removing artifacts/, TestResults/ and BenchmarkDotNet.Artifacts/'
     foreach ($folder in 'artifacts', 'TestResults', 'BenchmarkDotNet.Artifacts', '.demo') {
@@ -630,6 +786,8 @@ function Invoke-Clean {
 Push-Location $Root
 try {
     switch ($Target.ToLowerInvariant()) {
+        # PowerShell binds 'fuzz --target T' to this script's own -Target: T arrives as the target, 'fuzz' first in the rest.
+        { $Rest.Count -gt 0 -and $Rest[0] -eq 'fuzz' } { Invoke-Fuzz (@('--target', $Target) + @($Rest | Select-Object -Skip 1)); break }
         'build' { Invoke-Build }
         'test' { Invoke-Test }
         'bench' { Invoke-Bench $Rest }
@@ -637,10 +795,11 @@ try {
         'serve' { Invoke-Serve $Rest }
         'model' { Invoke-Model $Rest }
         'simulate' { Invoke-Simulate $Rest }
+        'fuzz' { Invoke-Fuzz $Rest }
         'clean' { Invoke-Clean }
         { $_ -in 'help', '-h', '--help', '-?' } { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
         default {
-            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo, serve [--port N] [--health-port N], model, simulate, clean, help." -ForegroundColor Red
+            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo, serve [--port N] [--health-port N], model, simulate, fuzz --target T [--minutes N] | --list, clean, help." -ForegroundColor Red
             exit 2
         }
     }

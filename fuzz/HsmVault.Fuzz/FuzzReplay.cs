@@ -68,7 +68,7 @@ public static class FuzzReplay
             IsBackground = true,
             Name = $"fuzz replay {target.Name}",
         };
-        TimeSpan wait = TimeSpan.FromTicks(Math.Max(target.TimeLimit.Ticks * 5, TimeSpan.FromSeconds(10).Ticks));
+        TimeSpan wait = (target.TimeLimit * 5) + TimeSpan.FromSeconds(1);
         thread.Start();
         if (!thread.Join(wait))
         {

@@ -3,13 +3,17 @@ using SharpFuzz;
 
 // The fuzz program (docs/RELIABILITY.md). `build.ps1 fuzz` runs `afl TARGET` under afl-fuzz after
 // instrumenting the HsmVault assemblies; the other commands work without AFL.
-const string Usage = "usage: HsmVault.Fuzz list | afl TARGET | replay TARGET FILE|DIR... | seeds TARGET|all DIR";
+const string Usage = "usage: HsmVault.Fuzz list | afl TARGET | assemblies TARGET | replay TARGET FILE|DIR... | seeds TARGET|all DIR";
 
 if (args.Length == 0)
 {
     Console.Error.WriteLine(Usage);
     return 2;
 }
+
+// Instrumented code writes to SharpFuzz's trace map, which Fuzzer.Run points at afl-fuzz's shared
+// memory; until then (and in every command but afl) it writes to a scratch map instead.
+AflScratchMap.Install();
 
 switch (args[0])
 {
@@ -22,6 +26,7 @@ switch (args[0])
         return 0;
 
     case "afl" when args.Length == 2 && FuzzTargets.Find(args[1]) is { } target:
+    {
         target.Prepare();
         Fuzzer.Run(stream =>
         {
@@ -29,6 +34,15 @@ switch (args[0])
             stream.CopyTo(buffer);
             target.Run(buffer.ToArray());
         });
+        return 0;
+    }
+
+    case "assemblies" when args.Length == 2 && FuzzTargets.Find(args[1]) is { } target:
+        foreach (string assembly in target.InstrumentedAssemblies)
+        {
+            Console.WriteLine(assembly);
+        }
+
         return 0;
 
     case "replay" when args.Length >= 3 && FuzzTargets.Find(args[1]) is { } target:

@@ -25,6 +25,8 @@ public sealed class ChannelTarget : FuzzTarget
 
     public override string Name => "channel";
 
+    public override long AllocationLimitBytes => 4L << 20;
+
     public override string Feeds => "VaultChannel.TryOpenRequest (software and HSM channel keys), PendingChannelResponse.TryOpen, RecoveredBlobCipher.TryOpen";
 
     public override IReadOnlyList<string> InstrumentedAssemblies { get; } = ["HsmVault.Crypto", "HsmVault.Protocol", "HsmVault.Simulator"];

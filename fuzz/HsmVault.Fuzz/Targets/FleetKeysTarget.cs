@@ -12,6 +12,8 @@ public sealed class FleetKeysTarget : FuzzTarget
 {
     public override string Name => "fleet-keys";
 
+    public override long AllocationLimitBytes => 4L << 20;
+
     public override string Feeds => "FleetKeySet.Parse of JSON text, then the canonical form and the file text parsed back";
 
     public override string Run(ReadOnlySpan<byte> input)

@@ -27,6 +27,8 @@ public sealed class HostRequestTarget : FuzzTarget
 
     public override string Name => "host-request";
 
+    public override long AllocationLimitBytes => 4L << 20;
+
     public override string Feeds => "the host listener's ClientFrameReader, ClientRequest parse and ClientRequestCheck.UserIdOf, frame after frame";
 
     public override IReadOnlyList<string> InstrumentedAssemblies { get; } = ["HsmVault.Host", "HsmVault.Protocol", "Google.Protobuf"];

@@ -33,6 +33,8 @@ public sealed class OpaqueTarget : FuzzTarget
 
     public override string Name => "opaque";
 
+    public override long AllocationLimitBytes => 4L << 20;
+
     public override string Feeds => "OpaqueServer (registration request, KE1 on real and fake records, KE3), RegistrationRecord.Parse, OpaqueClient (registration response, KE2), ServerLoginState.FromBytes";
 
     public override IReadOnlyList<string> InstrumentedAssemblies { get; } = ["HsmVault.Crypto"];

@@ -225,7 +225,7 @@ function Invoke-Test {
 
 # The benchmark suites and the options they read (tests/HsmVault.Benchmarks). The selector is
 # checked here, before a build, so a typo stops at once instead of running nothing and passing.
-$BenchSuites = @('crypto', 'enclave', 'e2e')
+$BenchSuites = @('crypto', 'enclave', 'e2e', 'ct')
 $BenchFlags = @('--quick', '--million')
 $BenchValued = @('--clients')
 

@@ -18,7 +18,7 @@ public sealed class BuildScriptTests
         (int code, string output) = await RunAsync("bench", "nonsense");
 
         Assert.AreEqual(2, code, output);
-        StringAssert.Contains(output, "bench: unknown suite 'nonsense'; valid suites: crypto, enclave, e2e");
+        StringAssert.Contains(output, "bench: unknown suite 'nonsense'; valid suites: crypto, enclave, e2e, ct");
         Assert.IsFalse(output.Contains("==> ", StringComparison.Ordinal), "nothing was built or run");
     }
 

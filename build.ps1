@@ -621,6 +621,7 @@ function Invoke-Model([string[]] $Arguments) {
 
 # The fuzz targets (fuzz/HsmVault.Fuzz, FuzzTargets.cs; a test checks the two lists agree), checked
 # here before a build so a typo stops at once.
+$CorpusCap = 60
 $FuzzTargets = @('frame', 'host-request', 'enclave', 'vault-request', 'sealed-state', 'channel', 'opaque', 'merkle', 'fleet', 'fleet-keys')
 
 # Reads fuzz's options: --list, or --target T with --minutes N (default 2; a decimal is fine).
@@ -678,6 +679,32 @@ function Get-CorpusName([System.IO.FileInfo] $File) {
     if ($File.Name -match 'orig:(seed-[A-Za-z0-9._-]+)') { return $Matches[1] }
     $hash = (Get-FileHash -Algorithm SHA256 -Path $File.FullName).Hash.Substring(0, 16).ToLowerInvariant()
     return "afl-$hash"
+}
+
+# Greedy set cover over afl-showmap's per-file edge maps: up to $Max files, each the one that adds
+# the most edges not yet covered, so a capped corpus keeps as much coverage as it can.
+function Select-CorpusByCoverage([string] $Maps, [int] $Max) {
+    $edges = @{}
+    foreach ($map in Get-ChildItem -Path $Maps -File) {
+        $edges[$map.Name] = [System.Collections.Generic.HashSet[string]]::new([string[]]@(Get-Content $map.FullName | ForEach-Object { ($_ -split ':')[0] }))
+    }
+    $covered = [System.Collections.Generic.HashSet[string]]::new()
+    $chosen = [System.Collections.Generic.List[string]]::new()
+    while ($chosen.Count -lt $Max -and $edges.Count -gt 0) {
+        $best = $null
+        $bestGain = 0
+        foreach ($name in $edges.Keys) {
+            $left = [System.Collections.Generic.HashSet[string]]::new($edges[$name])
+            $left.ExceptWith($covered)
+            $gain = $left.Count
+            if ($gain -gt $bestGain -or ($gain -eq $bestGain -and $gain -gt 0 -and [string]::CompareOrdinal($name, $best) -lt 0)) { $best = $name; $bestGain = $gain }
+        }
+        if (-not $best) { break }
+        $covered.UnionWith($edges[$best])
+        $chosen.Add($best)
+        $edges.Remove($best)
+    }
+    return [pscustomobject]@{ Files = $chosen; Edges = $covered.Count }
 }
 
 # Publishes the fuzz program, instruments the target's assemblies with SharpFuzz, runs afl-fuzz for
@@ -745,9 +772,17 @@ function Invoke-Fuzz([string[]] $Arguments) {
         Write-Host 'fuzz: afl-cmin gave nothing; keeping the whole queue' -ForegroundColor Yellow
         $minimised = $queue
     }
-    New-Item -ItemType Directory -Force -Path $corpus | Out-Null
-    Get-ChildItem -Path $corpus -File | Remove-Item
     $files = @(Get-ChildItem -Path $minimised -File)
+    if ($files.Count -gt $CorpusCap) {
+        # Still too many for the repository: keep the files that together cover the most edges.
+        $maps = Join-Path $work 'maps'
+        & (Find-Tool 'afl-showmap') -i $minimised -o $maps -t 5000 -m none -e @command *> (Join-Path $work 'afl-showmap.log')
+        $selection = Select-CorpusByCoverage $maps $CorpusCap
+        Write-Host "fuzz: afl-cmin kept $($files.Count) files; the $($selection.Files.Count) kept in the repository cover $($selection.Edges) of their edges"
+        $files = @($files | Where-Object { $selection.Files.Contains($_.Name) })
+    }
+    New-Item -ItemType Directory -Force -Path $corpus | Out-Null
+    Get-ChildItem -Path $corpus -File | Where-Object { $_.Name -notlike 'finding-*' } | Remove-Item
     foreach ($file in $files) { Copy-Item $file.FullName (Join-Path $corpus (Get-CorpusName $file)) }
 
     # Findings: every crash and hang AFL saved, replayed in process to show the exception.

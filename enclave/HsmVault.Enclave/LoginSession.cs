@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using HsmVault.Crypto.Opaque;
 
 namespace HsmVault.Enclave;
 
@@ -10,6 +11,8 @@ namespace HsmVault.Enclave;
 /// </summary>
 internal sealed record LoginSession(bool IsFake, ulong RecordVersion, byte[] ServerState)
 {
+    private const int ServerStateBytes = OpaqueSizes.Hash + OpaqueSizes.SessionKey;
+
     private static ReadOnlySpan<byte> AadLabel => "HsmVault-v1 login session"u8;
 
     public byte[] Seal(IHsmServices hsm, ReadOnlySpan<byte> userId)
@@ -35,7 +38,9 @@ internal sealed record LoginSession(bool IsFake, ulong RecordVersion, byte[] Ser
             return null;
         }
 
-        if (plaintext.Length < 9 || plaintext[0] > 1)
+        // The server state is exactly what ServerLoginState.ToBytes wrote; any other length (a session of
+        // another format) is not a session, rather than a failure of the whole batch later on.
+        if (plaintext.Length != 9 + ServerStateBytes || plaintext[0] > 1)
         {
             return null;
         }

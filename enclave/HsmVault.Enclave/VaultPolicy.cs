@@ -1,3 +1,6 @@
+using HsmVault.Crypto;
+using HsmVault.Crypto.Ec;
+
 namespace HsmVault.Enclave;
 
 /// <summary>
@@ -43,6 +46,20 @@ public sealed record VaultPolicy(
         if (OperatorPublicKey is not null && (OperatorPublicKey.Length != 65 || OperatorPublicKey[0] != 0x04))
         {
             throw new ArgumentException("OperatorPublicKey: must be a SEC1 uncompressed P-256 point (65 bytes, 0x04 first)", nameof(OperatorPublicKey));
+        }
+
+        if (OperatorPublicKey is not null)
+        {
+            // The right form is not enough: a key off the curve would only fail when the ECDSA key is made,
+            // after a fleet member has already bound its NVRAM to this policy.
+            try
+            {
+                P256Group.ValidateUncompressed(OperatorPublicKey, nameof(OperatorPublicKey));
+            }
+            catch (CryptoFormatException ex)
+            {
+                throw new ArgumentException($"OperatorPublicKey: not a point on P-256 ({ex.Reason})", nameof(OperatorPublicKey), ex);
+            }
         }
 
         if (string.IsNullOrEmpty(OpaqueContext))

@@ -50,14 +50,18 @@ switch (args[0])
         target.Prepare();
         var files = args[2..].SelectMany(p => Directory.Exists(p) ? Directory.GetFiles(p).Order(StringComparer.Ordinal).ToArray() : new[] { p }).ToList();
         int failed = 0;
+        var slowest = TimeSpan.Zero;
+        long most = 0;
         foreach (string file in files)
         {
             ReplayResult result = FuzzReplay.Run(target, File.ReadAllBytes(file), Path.GetFileName(file));
             failed += result.Failed ? 1 : 0;
+            slowest = result.Elapsed > slowest ? result.Elapsed : slowest;
+            most = Math.Max(most, result.AllocatedBytes);
             Console.WriteLine(result.Failed ? $"{result}\n{result.Error}" : result.ToString());
         }
 
-        Console.WriteLine($"replay {target.Name}: {files.Count} inputs, {failed} failed");
+        Console.WriteLine($"replay {target.Name}: {files.Count} inputs, {failed} failed; slowest {slowest.TotalMilliseconds:F1} ms (limit {target.TimeLimit.TotalMilliseconds:F0}), most allocated {most:N0} bytes (limit {target.AllocationLimitBytes:N0})");
         return failed == 0 ? 0 : 1;
     }
 

@@ -52,10 +52,12 @@ public sealed class CorpusReplayTests
         Assert.IsNotEmpty(results, $"no inputs for {name}");
         ReplayResult slowest = results.MaxBy(r => r.Elapsed)!;
         ReplayResult hungriest = results.MaxBy(r => r.AllocatedBytes)!;
-        TestContext.WriteLine(
+        string summary = (
             $"fuzz replay {name}: {results.Count} inputs, slowest {slowest.Elapsed.TotalMilliseconds:F1} ms (limit {target.TimeLimit.TotalMilliseconds:F0}), " +
             $"most allocated {hungriest.AllocatedBytes:N0} bytes (limit {target.AllocationLimitBytes:N0}); outcomes: " +
             string.Join(", ", results.GroupBy(r => r.Label ?? "-").OrderByDescending(g => g.Count()).Take(8).Select(g => $"{g.Key} x{g.Count()}")));
+        TestContext.WriteLine(summary);
+        Console.WriteLine(summary);
         string[] failures = [.. results.Where(r => r.Failed).Select(r => $"{r}\n{r.Error}")];
         Assert.IsEmpty(failures, $"{failures.Length} of {results.Count} inputs of {name} failed:\n{string.Join("\n", failures)}");
     }

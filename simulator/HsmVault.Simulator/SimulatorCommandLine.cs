@@ -140,19 +140,11 @@ public static class SimulatorCommandLine
         {
             serve, clone,
         };
-        foreach (HelpOption help in root.Options.OfType<HelpOption>().Concat(serve.Options.OfType<HelpOption>()))
+        foreach (HelpOption help in root.Options.OfType<HelpOption>().Concat(serve.Options.OfType<HelpOption>()).Concat(clone.Options.OfType<HelpOption>()))
         {
             if (help.Action is HelpAction standard)
             {
-                help.Action = new HelpWithExitCodes(standard, SimulatorExitCode.Table);
-            }
-        }
-
-        foreach (HelpOption help in clone.Options.OfType<HelpOption>())
-        {
-            if (help.Action is HelpAction standard)
-            {
-                help.Action = new HelpWithExitCodes(standard, SimulatorExitCode.CloneTable);
+                help.Action = new HelpWithExitCodes(standard, clone);
             }
         }
 
@@ -388,14 +380,14 @@ public static class SimulatorCommandLine
         return new Pkcs11Options(settings.Library, settings.TokenLabel, pin, settings.KeyLabelPrefix) { GcmIvMode = ParseGcmIvMode(settings.GcmIv) };
     }
 
-    // The standard help, followed by the exit codes.
-    private sealed class HelpWithExitCodes(HelpAction standard, string table) : SynchronousCommandLineAction
+    // The standard help, followed by the exit codes of the command it is for.
+    private sealed class HelpWithExitCodes(HelpAction standard, Command clone) : SynchronousCommandLineAction
     {
         public override int Invoke(ParseResult parseResult)
         {
             int code = standard.Invoke(parseResult);
             TextWriter output = parseResult.InvocationConfiguration.Output;
-            output.WriteLine(table);
+            output.WriteLine(parseResult.CommandResult.Command == clone ? SimulatorExitCode.CloneTable : SimulatorExitCode.Table);
             output.WriteLine();
             return code;
         }

@@ -1,6 +1,6 @@
 namespace HsmVault.Simulator;
 
-/// <summary>The exit codes of <c>hsmvault-simulator serve</c> and <c>clone</c>, as --help and docs/HSM-VENDORS.md list them.</summary>
+/// <summary>The exit codes of <c>hsmvault-simulator serve</c> and <c>clone</c>, as --help, docs/HSM-VENDORS.md and docs/SIMULATOR.md list them.</summary>
 public static class SimulatorExitCode
 {
     public const int Stopped = 0;

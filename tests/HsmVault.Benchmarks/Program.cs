@@ -7,6 +7,7 @@ var known = new Dictionary<string, Func<int>>(StringComparer.OrdinalIgnoreCase)
     ["crypto"] = CryptoSuite.Run,
     ["enclave"] = EnclaveBench.Run,
     ["e2e"] = EndToEndBench.Run,
+    ["fleet"] = FleetBench.Run,
 };
 
 // Options such as --quick belong to the suites (they read the command line themselves).

@@ -20,13 +20,17 @@ public sealed partial class ProcessFleet : IAsyncDisposable
 
     private readonly string? _postgres;
     private readonly IReadOnlyList<string> _hostSettings;
+    private readonly Func<int, int, IReadOnlyDictionary<string, string>?>? _hostEnvironment;
+    private readonly int[] _hostStarts;
     private readonly int[] _peerPorts;
     private readonly ChildProcess?[] _simulators;
     private readonly ChildProcess?[] _hosts;
     private FleetKeySet? _fleetKeys;
 
-    private ProcessFleet(string state, int size, string? postgres, IReadOnlyList<string> hostSettings)
+    private ProcessFleet(string state, int size, string? postgres, IReadOnlyList<string> hostSettings, Func<int, int, IReadOnlyDictionary<string, string>?>? hostEnvironment)
     {
+        _hostEnvironment = hostEnvironment;
+        _hostStarts = new int[size];
         StateDirectory = state;
         _postgres = postgres;
         _hostSettings = hostSettings;
@@ -60,11 +64,13 @@ public sealed partial class ProcessFleet : IAsyncDisposable
     /// Provisions member 0's token, clones it for the others, starts every simulator and host, and
     /// returns once a client's status query through host 0 is answered. <paramref name="postgres"/>
     /// is a connection string for a PostgreSQL store; null uses one SQLite file for all hosts.
+    /// <paramref name="hostEnvironment"/> gives extra environment for (member, how many times that
+    /// member's host has started before).
     /// </summary>
-    public static async Task<ProcessFleet> StartAsync(int size = 5, string? postgres = null, IReadOnlyList<string>? hostSettings = null)
+    public static async Task<ProcessFleet> StartAsync(int size = 5, string? postgres = null, IReadOnlyList<string>? hostSettings = null, Func<int, int, IReadOnlyDictionary<string, string>?>? hostEnvironment = null)
     {
         string state = Directory.CreateTempSubdirectory("hsmvault-pfleet-").FullName;
-        var fleet = new ProcessFleet(state, size, postgres, hostSettings ?? []);
+        var fleet = new ProcessFleet(state, size, postgres, hostSettings ?? [], hostEnvironment);
         try
         {
             await fleet.ProvisionAsync().ConfigureAwait(false);
@@ -90,6 +96,11 @@ public sealed partial class ProcessFleet : IAsyncDisposable
     public async Task StartSimulatorAsync(int member)
     {
         string hsm = HsmDirectory(member);
+        if (_simulators[member] is { } previous)
+        {
+            await previous.DisposeAsync().ConfigureAwait(false);
+        }
+
         ChildProcess simulator = ChildProcess.Start(
             $"simulator-{member}",
             ChildProcess.BuiltAssembly("HsmVault.Simulator"),
@@ -123,6 +134,12 @@ public sealed partial class ProcessFleet : IAsyncDisposable
             await simulator.DisposeAsync().ConfigureAwait(false);
         }
     }
+
+    /// <summary>True while member <paramref name="member"/>'s host process runs.</summary>
+    public bool HostRunning(int member) => _hosts[member] is { HasExited: false };
+
+    /// <summary>True while member <paramref name="member"/>'s simulator process runs.</summary>
+    public bool SimulatorRunning(int member) => _simulators[member] is { HasExited: false };
 
     /// <summary>kill -9 of member <paramref name="member"/>'s host.</summary>
     public async Task KillHostAsync(int member)
@@ -232,6 +249,12 @@ public sealed partial class ProcessFleet : IAsyncDisposable
 
     private void StartHostProcess(int member)
     {
+        if (_hosts[member] is { } previous)
+        {
+            // A host that crashed by itself (a crash point): its record goes with it.
+            previous.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+
         string peers = string.Join(',', _peerPorts.Select(p => $"tcp:127.0.0.1:{p}"));
         List<string> arguments =
         [
@@ -243,7 +266,7 @@ public sealed partial class ProcessFleet : IAsyncDisposable
             ? ["--Store:Path=" + Path.Combine(StateDirectory, "fleet.db")]
             : ["--Store:Kind=postgres", "--Store:ConnectionString=" + _postgres]);
         arguments.AddRange(_hostSettings);
-        _hosts[member] = ChildProcess.Start($"host-{member}", ChildProcess.BuiltAssembly("HsmVault.Host"), arguments);
+        _hosts[member] = ChildProcess.Start($"host-{member}", ChildProcess.BuiltAssembly("HsmVault.Host"), arguments, _hostEnvironment?.Invoke(member, _hostStarts[member]++));
     }
 
     private async Task WaitUntilServingAsync(int member)

@@ -815,6 +815,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
 
         _metrics.BatchSent(sent.Count);
         EnclaveResponse response = await HsmAsync(new EnclaveRequest { Batch = request }, abort).ConfigureAwait(false);
+        CrashPoints.Maybe(CrashPoints.AfterBatch);
         if (response.FleetBatch is not { Entry: { } entry } result)
         {
             FailAll([.. sent.Values], ErrorCode.Unavailable, "the fleet's leader changed; retry");
@@ -849,6 +850,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
             return;
         }
 
+        CrashPoints.Maybe(CrashPoints.AfterStore);
         foreach (OperationResult immediate in result.Immediate)
         {
             if (sent.Remove(immediate.Tag, out PendingOperation? pending))
@@ -902,6 +904,11 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
         {
             await LoseLeadershipAsync($"this member's HSM refused the commit ({Describe(committed)})", abort).ConfigureAwait(false);
             return false;
+        }
+
+        if (released.Released.Count > 0)
+        {
+            CrashPoints.Maybe(CrashPoints.AfterCommit);
         }
 
         foreach (OperationResult result in released.Released)

@@ -296,6 +296,7 @@ public sealed class PostgresVaultStore : IVaultStore
             update.ExecuteNonQuery();
         }
 
+        CrashPoints.Maybe(CrashPoints.MidStore);
         transaction.Commit();
         return new VaultStoreState(commit.Entry.Index, commit.MerkleRoot, commit.Mac, recordCount);
     }

@@ -187,6 +187,7 @@ public sealed class SqliteVaultStore : IVaultStore
             }
         }
 
+        CrashPoints.Maybe(CrashPoints.MidStore);
         if (commit.Writes.Count > 0)
         {
             using RecordWriter writer = new(_connection, transaction);

@@ -15,11 +15,20 @@
         test             check prerequisites (SoftHSM2, spin), run every test project, print
                          "tests: N passed, M failed" from the real results; non-zero exit
                          on any failure or when no test ran
-        bench [what]     run a benchmark suite: crypto (default), enclave, e2e; options
+        bench [what]     run a benchmark suite: crypto (default), enclave, e2e, fleet; options
                          --quick (every suite shorter), --million (enclave: grow to 10^6
-                         records), --clients N,N (e2e). e2e starts a simulator and a host as
+                         records), --clients N,N (e2e, fleet). e2e starts a simulator and a host as
                          real processes and drives 1, 8 and 64 concurrent clients (about 2
-                         minutes). An unknown suite or option stops with exit 2
+                         minutes); fleet measures, in one run, the single-HSM vault, a fleet of 1
+                         and a fleet of 5 at 1, 8 and 64 clients, and the fleet of 5 without
+                         batching (about 4 minutes). An unknown suite or option stops with exit 2
+        crash [opts]     the crash-consistency run: a fleet of 5 real processes, SIGKILLs of hosts
+                         and simulators at seeded random moments and at the hosts' crash points
+                         (after a batch, mid store transaction, after the store commit, after the
+                         HSM's release); after each round every acknowledged registration must
+                         recover and no acknowledged guess may be lost. --rounds N (default 5),
+                         --ops N per round (default 40), --seed S (default: new, printed),
+                         --store sqlite|postgres. Non-zero exit on any violation
         demo [--fleet N] the main job: a local fleet of N simulated HSMs (default 5, each a SoftHSM2
                          token), one host per HSM, all real processes: it registers a user,
                          recovers, kills (N-1)/2 HSMs and recovers, kills one more and shows the
@@ -235,7 +244,7 @@ function Invoke-Test {
 
 # The benchmark suites and the options they read (tests/HsmVault.Benchmarks). The selector is
 # checked here, before a build, so a typo stops at once instead of running nothing and passing.
-$BenchSuites = @('crypto', 'enclave', 'e2e')
+$BenchSuites = @('crypto', 'enclave', 'e2e', 'fleet')
 $BenchFlags = @('--quick', '--million')
 $BenchValued = @('--clients')
 
@@ -1075,6 +1084,28 @@ function Invoke-Simulate([string[]] $Arguments) {
     if ($LASTEXITCODE -ne 0) { exit 1 }
 }
 
+function Invoke-Crash([string[]] $Arguments) {
+    for ($i = 0; $i -lt $Arguments.Count; $i += 2) {
+        $option = $Arguments[$i]
+        $value = if ($i + 1 -lt $Arguments.Count) { $Arguments[$i + 1] } else { '' }
+        $ok = switch ($option) {
+            { $_ -in '--rounds', '--ops', '--seed' } { $value -match '^[1-9][0-9]*$' }
+            '--store' { $value -in 'sqlite', 'postgres' }
+            default { $false }
+        }
+        if (-not $ok) {
+            Stop-Usage "crash: '$option $value' is not one of --rounds N, --ops N, --seed S (positive whole numbers), --store sqlite|postgres"
+        }
+    }
+
+    Assert-SoftHsm | Out-Null
+    if ($Arguments -contains 'postgres') { Assert-Postgres | Out-Null }
+    Invoke-Build
+    $dll = Join-Path (Get-ArtifactsBin) "HsmVault.Benchmarks/$($Configuration.ToLowerInvariant())/HsmVault.Benchmarks.dll"
+    & dotnet $dll crash @Arguments | Out-Host
+    if ($LASTEXITCODE -ne 0) { exit 1 }
+}
+
 # Verifies model/fleet.pml with spin in a temporary folder: spin -a, gcc -O2 -DSAFETY, pan.
 function Invoke-Model([string[]] $Arguments) {
     $bug = $null
@@ -1180,10 +1211,11 @@ try {
         'serve' { Invoke-Serve $Rest }
         'model' { Invoke-Model $Rest }
         'simulate' { Invoke-Simulate $Rest }
+        'crash' { Invoke-Crash $Rest }
         'clean' { Invoke-Clean }
         { $_ -in 'help', '-h', '--help', '-?' } { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
         default {
-            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo [--fleet N], serve [--port N] [--health-port N] [--fleet N] [--peer-port N], model, simulate, clean, help." -ForegroundColor Red
+            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e|fleet], demo [--fleet N], serve [--port N] [--health-port N] [--fleet N] [--peer-port N], model, simulate, crash [--rounds N], clean, help." -ForegroundColor Red
             exit 2
         }
     }

@@ -77,6 +77,8 @@ public sealed class CrashRun
             await run.RestartAsync(fleet, m).ConfigureAwait(false);
         }
 
+        await fleet.WaitForLeaderAsync().ConfigureAwait(false);
+
         for (int round = 1; round <= options.Rounds; round++)
         {
             for (int op = 0; op < options.OperationsPerRound; op++)
@@ -147,7 +149,9 @@ public sealed class CrashRun
 
         if (!fleet.HostRunning(member))
         {
-            await fleet.StartHostAsync(member).ConfigureAwait(false);
+            // Not waiting for it to serve: with crash points, more members than two may be down at
+            // once, and this one may need another back first.
+            fleet.LaunchHost(member);
         }
 
         _downSince[member] = -1;
@@ -166,7 +170,24 @@ public sealed class CrashRun
 
     private async Task OperateAsync(ProcessFleet fleet)
     {
+        int acknowledged = _acknowledged;
+        await OperateOnceAsync(fleet).ConfigureAwait(false);
+        if (_acknowledged == acknowledged)
+        {
+            // Unavailable: a leader change or a restart is under way; give it a moment, as a client would.
+            await Task.Delay(500).ConfigureAwait(false);
+        }
+    }
+
+    private async Task OperateOnceAsync(ProcessFleet fleet)
+    {
         int[] up = [.. Enumerable.Range(0, 5).Where(fleet.HostRunning)];
+        if (up.Length == 0)
+        {
+            await Task.Delay(200).ConfigureAwait(false);
+            return;
+        }
+
         int via = up[_random.Next(up.Length)];
         List<Model> registered = [.. _users.Where(u => u.Registered)];
         double pick = _random.NextDouble();
@@ -241,11 +262,10 @@ public sealed class CrashRun
 
     private async Task VerifyAsync(ProcessFleet fleet, int round)
     {
-        int leader = await fleet.WaitForLeaderAsync().ConfigureAwait(false);
-        await using VaultClient client = new(fleet.ClientOptions(leader, IdentityKsf.Instance) with { RequestTimeout = TimeSpan.FromSeconds(10) });
+        await fleet.WaitForLeaderAsync().ConfigureAwait(false);
         foreach (Model user in _users.Where(u => u.Registered))
         {
-            VaultOutcome status = await RetryAsync(() => client.StatusAsync(user.Name)).ConfigureAwait(false);
+            VaultOutcome status = await RetryAsync(fleet, client => client.StatusAsync(user.Name)).ConfigureAwait(false);
             if (status is not StatusReported reported)
             {
                 _violations.Add($"round {round}: {user.Name} (registration acknowledged): status {status.Describe()}");
@@ -257,7 +277,7 @@ public sealed class CrashRun
                 _violations.Add($"round {round}: {user.Name}: {reported.AttemptsLeft} attempts left after {user.WrongSince} acknowledged wrong guesses (limit {AttemptLimit}): a counted guess was lost");
             }
 
-            VaultOutcome recovered = await RetryAsync(() => client.RecoverAsync(user.Name, user.Password)).ConfigureAwait(false);
+            VaultOutcome recovered = await RetryAsync(fleet, client => client.RecoverAsync(user.Name, user.Password)).ConfigureAwait(false);
             if (recovered is not KeyRecovered key || !key.Key.AsSpan().SequenceEqual(user.Key))
             {
                 _violations.Add($"round {round}: {user.Name} (registration acknowledged) does not recover its key: {recovered.Describe()}");
@@ -270,18 +290,23 @@ public sealed class CrashRun
         }
     }
 
-    private static async Task<VaultOutcome> RetryAsync(Func<Task<VaultOutcome>> operation)
+    // The crash points stay armed while the run checks: a host may die under the check too. Bring
+    // back whatever is down and ask again, through another host, until the answer is not UNAVAILABLE.
+    private async Task<VaultOutcome> RetryAsync(ProcessFleet fleet, Func<VaultClient, Task<VaultOutcome>> operation)
     {
-        DateTime deadline = DateTime.UtcNow.AddSeconds(60);
-        while (true)
+        DateTime deadline = DateTime.UtcNow.AddSeconds(90);
+        for (int attempt = 0; ; attempt++)
         {
-            VaultOutcome outcome = await operation().ConfigureAwait(false);
+            await RestartEverythingAsync(fleet).ConfigureAwait(false);
+            int via = attempt % 5;
+            await using VaultClient client = new(fleet.ClientOptions(via, IdentityKsf.Instance) with { RequestTimeout = TimeSpan.FromSeconds(10) });
+            VaultOutcome outcome = await operation(client).ConfigureAwait(false);
             if (outcome is not (Unavailable or Conflict) || DateTime.UtcNow > deadline)
             {
                 return outcome;
             }
 
-            await Task.Delay(100).ConfigureAwait(false);
+            await Task.Delay(200).ConfigureAwait(false);
         }
     }
 

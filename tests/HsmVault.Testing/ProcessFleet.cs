@@ -117,6 +117,9 @@ public sealed partial class ProcessFleet : IAsyncDisposable
         _fleetKeys ??= keys;
     }
 
+    /// <summary>Starts member <paramref name="member"/>'s host and returns at once (it may need other members back to serve).</summary>
+    public void LaunchHost(int member) => StartHostProcess(member);
+
     /// <summary>Starts member <paramref name="member"/>'s host and waits until its health says it serves.</summary>
     public async Task StartHostAsync(int member)
     {

@@ -97,7 +97,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
     public ServiceStatus Status => _status;
 
     /// <inheritdoc />
-    public string StatusDetail => _statusDetail;
+    public string StatusDetail => _status == ServiceStatus.Serving && _leading ? $"leading the fleet; committed through entry {_store.State.LogIndex}" : _statusDetail;
 
     /// <inheritdoc />
     public bool LoopStopped => _loop is { IsCompleted: true };

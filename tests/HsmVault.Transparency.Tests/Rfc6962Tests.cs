@@ -80,7 +80,9 @@ public sealed class Rfc6962Tests
         var log = new MerkleLog();
         for (int n = 1; n <= data.Count; n++)
         {
+            byte[] predicted = log.RootAfterAppending(Rfc6962.LeafHash(data[n - 1]));
             log.Append(Rfc6962.LeafHash(data[n - 1]));
+            CollectionAssert.AreEqual(log.Root(n), predicted, $"predicted root at size {n}");
             List<byte[]> prefix = data[..n];
             byte[] root = NaiveMerkle.Mth(prefix);
             CollectionAssert.AreEqual(root, log.Root(n), $"root at size {n}");

@@ -42,6 +42,37 @@ public sealed class MerkleLog
         return index;
     }
 
+    /// <summary>
+    /// The root the tree would have with <paramref name="leafHash"/> appended, without appending it:
+    /// so an owner can sign the next checkpoint and persist both before it changes the tree.
+    /// </summary>
+    public byte[] RootAfterAppending(ReadOnlySpan<byte> leafHash)
+    {
+        if (leafHash.Length != Rfc6962.HashLength)
+        {
+            throw new ArgumentException($"a leaf hash is {Rfc6962.HashLength} bytes, got {leafHash.Length}", nameof(leafHash));
+        }
+
+        // The new leaf merges with the peaks it completes, smallest first, as Append would.
+        List<(long Start, int Level)> peaks = Peaks(Size);
+        byte[] merged = leafHash.ToArray();
+        int level = 0;
+        while (peaks.Count > 0 && peaks[^1].Level == level)
+        {
+            merged = Rfc6962.NodeHash(Node(level, peaks[^1].Start >> level), merged);
+            peaks.RemoveAt(peaks.Count - 1);
+            level++;
+        }
+
+        byte[] root = merged;
+        for (int i = peaks.Count - 1; i >= 0; i--)
+        {
+            root = Rfc6962.NodeHash(Node(peaks[i].Level, peaks[i].Start >> peaks[i].Level), root);
+        }
+
+        return root;
+    }
+
     /// <summary>The leaf hash at <paramref name="index"/>.</summary>
     public byte[] LeafHash(long index)
     {

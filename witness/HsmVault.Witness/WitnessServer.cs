@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
 
 namespace HsmVault.Witness;
 
@@ -69,9 +70,11 @@ internal sealed class WitnessServer : IAsyncDisposable
         var http = new HttpClient { Timeout = options.CosignerTimeout };
         var collector = new CosignatureCollector(log, options.Cosigners, http);
 
-        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder();
+        // The content root is the state folder, so no stray appsettings.json changes the witness.
+        WebApplicationBuilder builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { ContentRootPath = options.StateDirectory });
         builder.Logging.ClearProviders();
-        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true);
+        builder.Logging.AddFilter<ConsoleLoggerProvider>(null, LogLevel.Warning);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.Listen(IPAddress.Loopback, options.Port));
         WebApplication app = builder.Build();
         WitnessApi.Map(app, log, collector, cosigner);
@@ -94,8 +97,15 @@ internal sealed class WitnessServer : IAsyncDisposable
     /// <summary>Waits until the host stops (Ctrl+C or SIGTERM in the process).</summary>
     public Task WaitForShutdownAsync(CancellationToken cancellationToken) => _app.WaitForShutdownAsync(cancellationToken);
 
+    private int _disposed;
+
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
         _http.Dispose();

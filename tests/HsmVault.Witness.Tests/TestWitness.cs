@@ -25,6 +25,7 @@ internal sealed class TestWitness : IAsyncDisposable
         Operator = operatorKey;
         _ownsState = ownsState;
         Http = new HttpClient { BaseAddress = server.Address, Timeout = TimeSpan.FromSeconds(30) };
+        Client = new WitnessHttp(Http, operatorKey);
     }
 
     public WitnessServer Server { get; }
@@ -34,6 +35,9 @@ internal sealed class TestWitness : IAsyncDisposable
     public ECDsa Operator { get; }
 
     public HttpClient Http { get; }
+
+    /// <summary>The operator's side of the HTTP API, with the software key.</summary>
+    public WitnessHttp Client { get; }
 
     public Uri Address => Server.Address;
 
@@ -52,63 +56,20 @@ internal sealed class TestWitness : IAsyncDisposable
     public TransparencyTrust Trust(string @namespace, int quorum = 0, params HsmVault.Transparency.Notes.NoteVerifierKey[] cosigners) =>
         new(@namespace, Server.Log.VerifierKey, OperatorPublicKey, cosigners, quorum);
 
-    public byte[] SignAppend(string @namespace, long epoch, FleetKeySet fleetKeys) =>
-        Operator.SignData(OperatorKey.AppendRequestMessage(new EpochStatement(@namespace, epoch, fleetKeys.Digest)), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+    public byte[] SignAppend(string @namespace, long epoch, FleetKeySet fleetKeys) => Client.SignAppend(@namespace, epoch, fleetKeys);
 
-    public byte[] CounterSign(byte[] witnessSignature) =>
-        Operator.SignData(OperatorKey.CounterSignatureMessage(witnessSignature), HashAlgorithmName.SHA256, DSASignatureFormat.IeeeP1363FixedFieldConcatenation);
+    public byte[] CounterSign(byte[] witnessSignature) => Client.CounterSign(witnessSignature);
 
-    /// <summary>POSTs an append; returns the status and body.</summary>
-    public async Task<(HttpStatusCode Status, string Body)> PostAppendAsync(string @namespace, long epoch, FleetKeySet fleetKeys, byte[]? authorization = null)
-    {
-        string body = Json.Write(writer =>
-        {
-            writer.WriteStartObject();
-            writer.WriteNumber("epoch", epoch);
-            writer.WritePropertyName("fleet_keys");
-            using (var file = JsonDocument.Parse(fleetKeys.ToCanonicalJson()))
-            {
-                file.RootElement.WriteTo(writer);
-            }
+    public Task<(HttpStatusCode Status, string Body)> PostAppendAsync(string @namespace, long epoch, FleetKeySet fleetKeys, byte[]? authorization = null) =>
+        Client.PostAppendAsync(@namespace, epoch, fleetKeys, authorization);
 
-            writer.WriteString("authorization", Convert.ToBase64String(authorization ?? SignAppend(@namespace, epoch, fleetKeys)));
-            writer.WriteEndObject();
-        });
-        using HttpResponseMessage response = await Http.PostAsync(LogPaths.Namespace(@namespace) + "/append", new StringContent(body, Encoding.UTF8, "application/json"));
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
+    public Task<(HttpStatusCode Status, string Body)> PostCounterSignatureAsync(string @namespace, long index, byte[] counterSignature) =>
+        Client.PostCounterSignatureAsync(@namespace, index, counterSignature);
 
-    /// <summary>POSTs a counter-signature of an entry.</summary>
-    public async Task<(HttpStatusCode Status, string Body)> PostCounterSignatureAsync(string @namespace, long index, byte[] counterSignature)
-    {
-        using HttpResponseMessage response = await Http.PostAsync($"{LogPaths.Entry(@namespace, index)}/counter-signature", new StringContent(Convert.ToBase64String(counterSignature), Encoding.UTF8, "text/plain"));
-        return (response.StatusCode, await response.Content.ReadAsStringAsync());
-    }
+    public Task<WitnessLogEntry> PublishAsync(string @namespace, long epoch, FleetKeySet fleetKeys, bool counterSign = true) =>
+        Client.PublishAsync(@namespace, epoch, fleetKeys, counterSign);
 
-    /// <summary>Appends and counter-signs an epoch as the operator would; returns the counter-signed entry.</summary>
-    public async Task<WitnessLogEntry> PublishAsync(string @namespace, long epoch, FleetKeySet fleetKeys, bool counterSign = true)
-    {
-        (HttpStatusCode status, string body) = await PostAppendAsync(@namespace, epoch, fleetKeys);
-        Assert.AreEqual(HttpStatusCode.Created, status, body);
-        using JsonDocument answer = JsonDocument.Parse(body);
-        WitnessLogEntry entry = WitnessLogEntry.FromJson(answer.RootElement.GetProperty("entry"), "entry");
-        if (!counterSign)
-        {
-            return entry;
-        }
-
-        (HttpStatusCode signed, string signedBody) = await PostCounterSignatureAsync(@namespace, entry.Index, CounterSign(entry.WitnessSignature));
-        Assert.AreEqual(HttpStatusCode.OK, signed, signedBody);
-        return WitnessLogEntry.Parse(signedBody);
-    }
-
-    public async Task<string> GetAsync(string path)
-    {
-        using HttpResponseMessage response = await Http.GetAsync(path);
-        string body = await response.Content.ReadAsStringAsync();
-        Assert.AreEqual(HttpStatusCode.OK, response.StatusCode, $"{path}: {body}");
-        return body;
-    }
+    public Task<string> GetAsync(string path) => Client.GetAsync(path);
 
     /// <summary>Stops the server but keeps the state folder (for a restart on it).</summary>
     public async Task StopAsync() => await Server.DisposeAsync();
@@ -129,7 +90,7 @@ internal sealed class TestWitness : IAsyncDisposable
         }
     }
 
-    private static OperatorKey PublicOf(ECDsa key)
+    internal static OperatorKey PublicOf(ECDsa key)
     {
         ECParameters p = key.ExportParameters(false);
         return OperatorKey.FromPublicKey([0x04, .. p.Q.X!, .. p.Q.Y!]);

@@ -82,7 +82,7 @@ internal sealed class AuditCommand(CliConsole console)
 
         if (report.Epochs.Count > 0)
         {
-            await console.Out.WriteAsync(Table(report.Epochs)).ConfigureAwait(false);
+            await console.Out.WriteAsync(Table(report.Epochs, report.FleetKeysBeforeWindow)).ConfigureAwait(false);
         }
 
         foreach (AuditFailure failure in report.Failures)
@@ -101,11 +101,11 @@ internal sealed class AuditCommand(CliConsole console)
     }
 
     /// <summary>The table of epochs and how their fleet keys changed.</summary>
-    internal static string Table(IReadOnlyList<AuditedEpoch> epochs)
+    internal static string Table(IReadOnlyList<AuditedEpoch> epochs, FleetKeySet? before)
     {
         string[] header = ["EPOCH", "ENTRY", "FLEET", "DIGEST", .. Enum.GetValues<FleetKeyRole>().Select(r => FleetKeySet.RoleName(r).ToUpperInvariant()), "CHECKS", "CHANGE"];
         var rows = new List<string[]> { header };
-        FleetKeySet? previous = null;
+        FleetKeySet? previous = before;
         foreach (AuditedEpoch epoch in epochs)
         {
             rows.Add(

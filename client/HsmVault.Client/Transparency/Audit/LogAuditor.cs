@@ -63,13 +63,13 @@ public sealed class LogAuditor
         progress?.Report(new AuditProgress(0, total, $"latest checkpoint: {size} entries; auditing entries {first} to {size - 1}"));
 
         long? previousEpoch = null;
-        FleetKeySet? previousKeys = null;
+        FleetKeySet? keysBeforeWindow = null;
         if (first > 0 && await ReadEntryAsync(first - 1, failures, cancellationToken).ConfigureAwait(false) is { } before)
         {
             if (_trust.Witness.Verify(before.Statement.ToBytes(), before.WitnessSignature))
             {
                 previousEpoch = before.Statement.Epoch;
-                previousKeys = before.FleetKeys;
+                keysBeforeWindow = before.FleetKeys;
             }
             else
             {
@@ -119,7 +119,7 @@ public sealed class LogAuditor
         }
 
         await CheckAgainstEarlierAuditAsync(state, latest, previousEpoch, failures, cancellationToken).ConfigureAwait(false);
-        var report = new AuditReport(ns, _evidence.Location, latest, audited, failures);
+        var report = new AuditReport(ns, _evidence.Location, latest, audited, failures) { FleetKeysBeforeWindow = keysBeforeWindow };
         if (report.Passed && state is not null && audited.Count > 0)
         {
             AuditedEpoch newest = audited[^1];

@@ -247,7 +247,9 @@ public sealed class LogAuditor
         string? text = await _evidence.ReadAsync(path, cancellationToken).ConfigureAwait(false);
         if (text is null)
         {
-            failures.Add(new AuditFailure(epoch, index, AuditCheck.Checkpoint, $"{what} is missing from the evidence"));
+            failures.Add(new AuditFailure(epoch, index, AuditCheck.Checkpoint, expectedSize is null
+                ? $"there is no checkpoint of namespace {_trust.Namespace} at {_evidence.Location} (no epoch logged yet, or another namespace or witness)"
+                : $"{what} is missing from the evidence"));
             return (null, null);
         }
 

@@ -125,7 +125,7 @@ internal static class WitnessApi
         });
 
         ns.MapPost("/cosign", async (string ns, CancellationToken cancellationToken) =>
-            log.Read(ns, l => l) is null
+            !log.Namespaces.Contains(ns, StringComparer.Ordinal)
                 ? NotFound($"namespace {ns} has no entry")
                 : Results.Text(string.Concat((await collector.CollectAsync(ns, cancellationToken).ConfigureAwait(false)).Select(line => line + "\n")), Text));
 

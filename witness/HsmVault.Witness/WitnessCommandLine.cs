@@ -90,8 +90,8 @@ internal static class WitnessCommandLine
                 using NoteSigningKey key = WitnessKeyFile.LoadOrCreateExisting(Path.Combine(directory, "witness.key"), parse.GetValue(name)!);
                 using WitnessStore store = WitnessStore.Open(Path.Combine(directory, "witness.db"));
                 using WitnessLog log = WitnessLog.Open(store, key, null);
-                int? files = log.Read(ns, l => (object)LogEvidence.WriteFolder(l, Math.Max(1, parse.GetValue(epochs)), Full(parse.GetValue(outDir)!))) as int?;
-                if (files is null)
+                int files = 0;
+                if (!log.Read(ns, l => files = LogEvidence.WriteFolder(l, Math.Max(1, parse.GetValue(epochs)), Full(parse.GetValue(outDir)!))))
                 {
                     error.WriteLine($"hsmvault-witness: namespace {ns} has no entry");
                     return 1;

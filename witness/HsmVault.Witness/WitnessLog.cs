@@ -162,6 +162,21 @@ internal sealed class WitnessLog : IDisposable
         }
     }
 
+    /// <summary>Runs <paramref name="read"/> on a namespace's log under the lock; false when the namespace has no entry.</summary>
+    public bool Read(string @namespace, Action<NamespaceLog> read)
+    {
+        lock (_lock)
+        {
+            if (!_logs.TryGetValue(@namespace, out NamespaceLog? log))
+            {
+                return false;
+            }
+
+            read(log);
+            return true;
+        }
+    }
+
     /// <summary>Keeps a cosignature line already verified against the cosigner's key.</summary>
     public void AddCosignature(string @namespace, long size, NoteSignature line)
     {

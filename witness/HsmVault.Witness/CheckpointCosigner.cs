@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using HsmVault.Transparency;
 using HsmVault.Transparency.Checkpoints;
+using HsmVault.Transparency.Epochs;
 using HsmVault.Transparency.Merkle;
 using HsmVault.Transparency.Notes;
 
@@ -16,8 +18,6 @@ namespace HsmVault.Witness;
 /// </summary>
 internal sealed class CheckpointCosigner
 {
-    private const int MaxProofLines = 63;
-
     private readonly Lock _lock = new();
     private readonly WitnessStore _store;
     private readonly NoteSigningKey _key;
@@ -139,6 +139,7 @@ internal sealed class CheckpointCosigner
         }
 
         int position = end + 1;
+        var lines = new StringBuilder();
         while (true)
         {
             int next = body.IndexOf('\n', position);
@@ -155,22 +156,17 @@ internal sealed class CheckpointCosigner
                 break;
             }
 
-            byte[]? hash = null;
-            try
-            {
-                hash = Convert.FromBase64String(line);
-            }
-            catch (FormatException)
-            {
-            }
+            lines.Append(line).Append('\n');
+        }
 
-            if (hash is not { Length: Rfc6962.HashLength } || proof.Count == MaxProofLines)
-            {
-                problem = "each consistency proof line is one base64 SHA-256 hash, at most 63 of them";
-                return false;
-            }
-
-            proof.Add(hash);
+        try
+        {
+            proof = [.. LogPaths.ParseProof(lines.ToString(), "consistency proof")];
+        }
+        catch (TransparencyFormatException ex)
+        {
+            problem = ex.Message;
+            return false;
         }
 
         try

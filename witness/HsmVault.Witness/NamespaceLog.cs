@@ -38,6 +38,18 @@ internal sealed class NamespaceLog : ILogSnapshot
     /// <summary>Rebuilds a namespace from the store, checking everything the store holds.</summary>
     public static NamespaceLog Load(WitnessStore store, string @namespace, string origin, NoteVerifierKey witnessKey)
     {
+        try
+        {
+            return LoadChecked(store, @namespace, origin, witnessKey);
+        }
+        catch (Exception ex) when (ex is FormatException or NoteVerificationException or ArgumentException)
+        {
+            throw new WitnessStoreException(store.Path, $"namespace {@namespace}: {ex.Message}; the store was altered", ex);
+        }
+    }
+
+    private static NamespaceLog LoadChecked(WitnessStore store, string @namespace, string origin, NoteVerifierKey witnessKey)
+    {
         var log = new NamespaceLog(@namespace, origin);
         IReadOnlyDictionary<long, string> checkpoints = store.Checkpoints(@namespace);
         long epoch = 0;

@@ -112,6 +112,11 @@ public sealed class SignedNote
     public static SignedNote Parse(string note)
     {
         ArgumentNullException.ThrowIfNull(note);
+        if (note.Length > MaxNoteBytes)
+        {
+            throw new NoteFormatException($"note: more than {MaxNoteBytes} characters");
+        }
+
         if (note.Any(c => c < 0x20 && c != '\n'))
         {
             throw new NoteFormatException("note: holds an ASCII control character other than newline");

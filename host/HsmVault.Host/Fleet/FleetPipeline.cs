@@ -54,7 +54,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
     private readonly CancellationTokenSource _abort = new();
     private List<PendingOperation> _carry = [];
     private FleetEntry? _uncommitted;
-    private byte[]? _lease;
+    private readonly LeaderLease _lease;
     private ulong _nextTag;
     private Task? _loop;
     private int _inFlight;
@@ -89,6 +89,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
         _time = time ?? TimeProvider.System;
         IReadOnlyList<Protocol.Bridge.BridgeEndpoint> endpoints = fleet.PeerEndpoints();
         _peers = [.. endpoints.Select((endpoint, i) => i == fleet.Self ? null : new PeerClient(endpoint, fleet.PeerTimeout, hsmOptions.MaxFrameBytes + 1024))];
+        _lease = new LeaderLease(store, _storeGate, fleet.Self, endpoints.Count, fleet.LeaseDuration, _time);
         _metrics.ObserveRecords(() => _store.State.RecordCount);
         _metrics.ObserveVault(() => unchecked((long)_store.State.LogIndex), () => _status == ServiceStatus.Serving, () => _reachable);
     }
@@ -309,7 +310,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
             FailWaiting("the vault is shutting down; retry later");
             try
             {
-                ReleaseLease();
+                _lease.Release();
             }
             catch (StoreUnavailableException)
             {
@@ -343,7 +344,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
             return;
         }
 
-        if (!RenewLease())
+        if (!_lease.Renew())
         {
             await LoseLeadershipAsync("another host took the leader lease", abort).ConfigureAwait(false);
             return;
@@ -561,37 +562,31 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
 
     // ---- following and electing ----------------------------------------------------------------
 
-    private void ObserveLeader()
-    {
-        (int holder, DateTimeOffset expires) = FleetStoreValues.DecodeLease(Locked(() => _store.ReadFleetValue(FleetStoreValues.Lease)));
-        _leaderSeen = expires > _time.GetUtcNow() && holder >= 0 && holder < Size && holder != _fleet.Self ? holder : -1;
-    }
+    private void ObserveLeader() => _leaderSeen = _lease.OtherHolder();
 
     private async Task FollowAsync(CancellationToken abort)
     {
         FailWaiting("this host's HSM no longer leads the fleet; retry");
-        byte[]? current = Locked(() =>
+        Locked(() =>
         {
             _store.Refresh();
-            return _store.ReadFleetValue(FleetStoreValues.Lease);
+            return 0;
         });
-        (int holder, DateTimeOffset expires) = FleetStoreValues.DecodeLease(current);
-        DateTimeOffset now = _time.GetUtcNow();
-        byte[] mine = FleetStoreValues.EncodeLease(_fleet.Self, now + _fleet.LeaseDuration);
-        if ((expires <= now || holder == _fleet.Self) && !await AllJoinedIfFormingAsync(abort).ConfigureAwait(false))
+        LeaderLease.View seen = _lease.Read();
+        if (_lease.MayTake(seen) && !await AllJoinedIfFormingAsync(abort).ConfigureAwait(false))
         {
             await PauseAsync(_fleet.LeaseDuration / 4, abort).ConfigureAwait(false);
             return;
         }
 
-        if ((expires <= now || holder == _fleet.Self) && Locked(() => _store.CompareAndSetFleetValue(FleetStoreValues.Lease, current, mine)))
+        if (_lease.MayTake(seen) && _lease.TryTake(seen))
         {
-            _lease = mine;
             await BecomeLeaderAsync(abort).ConfigureAwait(false);
             return;
         }
 
-        bool leaderKnown = expires > now && holder >= 0 && holder < Size && holder != _fleet.Self;
+        int holder = seen.Holder;
+        bool leaderKnown = !seen.Lapsed && holder >= 0 && holder < Size && holder != _fleet.Self;
         _leaderSeen = leaderKnown ? holder : -1;
         if (leaderKnown)
         {
@@ -704,17 +699,17 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
 
     private async Task LoseLeadershipAsync(string reason, CancellationToken abort)
     {
-        bool was = _leading || _lease is not null;
+        bool was = _leading || _lease.Held;
         _leading = false;
         _uncommitted = null;
         FailWaiting("the fleet's leader changed; retry");
         try
         {
-            ReleaseLease();
+            _lease.Release();
         }
         catch (StoreUnavailableException)
         {
-            _lease = null;
+            _lease.Forget();
         }
 
         if (was)
@@ -728,40 +723,6 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
             {
                 // A restarted HSM has no leader RAM to drop.
             }
-        }
-    }
-
-    private bool RenewLease()
-    {
-        if (_lease is null)
-        {
-            return false;
-        }
-
-        DateTimeOffset now = _time.GetUtcNow();
-        (_, DateTimeOffset expires) = FleetStoreValues.DecodeLease(_lease);
-        if (expires - now > _fleet.LeaseDuration * 2 / 3)
-        {
-            return true;
-        }
-
-        byte[] next = FleetStoreValues.EncodeLease(_fleet.Self, now + _fleet.LeaseDuration);
-        if (!Locked(() => _store.CompareAndSetFleetValue(FleetStoreValues.Lease, _lease, next)))
-        {
-            _lease = null;
-            return false;
-        }
-
-        _lease = next;
-        return true;
-    }
-
-    private void ReleaseLease()
-    {
-        if (_lease is { } held)
-        {
-            _lease = null;
-            Locked(() => _store.CompareAndSetFleetValue(FleetStoreValues.Lease, held, FleetStoreValues.EncodeLease(_fleet.Self, DateTimeOffset.UnixEpoch)));
         }
     }
 

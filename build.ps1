@@ -15,13 +15,27 @@
         test             check prerequisites (SoftHSM2, spin), run every test project, print
                          "tests: N passed, M failed" from the real results; non-zero exit
                          on any failure or when no test ran
-        bench [what]     run a benchmark suite: crypto (default), enclave, e2e; options
+        bench [what]     run a benchmark suite: crypto (default), enclave, e2e, fleet; options
                          --quick (every suite shorter), --million (enclave: grow to 10^6
-                         records), --clients N,N (e2e). e2e starts a simulator and a host as
+                         records), --clients N,N (e2e, fleet). e2e starts a simulator and a host as
                          real processes and drives 1, 8 and 64 concurrent clients (about 2
-                         minutes). An unknown suite or option stops with exit 2
-        demo             the main job: a local simulated vault, a registration, wrong guesses,
-                         a recovery and the reset counter (takes no options)
+                         minutes); fleet measures, in one run, the single-HSM vault, a fleet of 1
+                         and a fleet of 5 at 1, 8 and 64 clients, and the fleet of 5 without
+                         batching (about 4 minutes). An unknown suite or option stops with exit 2
+        crash [opts]     the crash-consistency run: a fleet of 5 real processes, SIGKILLs of hosts
+                         and simulators at seeded random moments and at the hosts' crash points
+                         (after a batch, mid store transaction, after the store commit, after the
+                         HSM's release); after each round every acknowledged registration must
+                         recover and no acknowledged guess may be lost. --rounds N (default 5),
+                         --ops N per round (default 40), --seed S (default: new, printed),
+                         --store sqlite|postgres. Non-zero exit on any violation
+        demo [--fleet N] the main job: a local fleet of N simulated HSMs (default 5, each a SoftHSM2
+                         token), one host per HSM, all real processes: it registers a user,
+                         recovers, kills (N-1)/2 HSMs and recovers, kills one more and shows the
+                         vault refusing, restarts them and recovers again; one line per step, non-zero
+                         exit when a step does not behave as expected. N is 1 or an odd number from 3
+                         to 7 (anything else stops with exit 2). --fleet 1 is the single-HSM demo:
+                         a registration, wrong guesses, a recovery and the reset counter
         model [options]  check the fleet protocol's spin model (model/fleet.pml) exhaustively and
                          print "model: states=N depth=D errors=E"; non-zero exit on any error.
                          --bug quorum|capture runs a seeded bug (exit 0 when spin finds it),
@@ -30,11 +44,16 @@
                          NVRAM loss, partitions, leader changes) over more seeds than CI does:
                          --seeds N (default 100), --steps M (default 400), --first-seed S; prints
                          steps/s and, on a violation, the seed that replays it
-        serve [--port N] [--health-port N]
+        serve [--port N] [--health-port N] [--fleet N] [--peer-port N]
                          start a simulator and a host on loopback and leave them running:
                          client port 7300 and health port 7390 by default, as in the docs.
                          State and logs live in .demo/serve/; the previous run's logs move to
-                         .demo/serve/logs/<time>/. When a child exits, it says which and why
+                         .demo/serve/logs/<time>/. When a child exits, it says which and why.
+                         With --fleet N (3, 5 or 7): the local fleet instead, member i on client
+                         port --port + i, health port --health-port + i and peer port
+                         --peer-port + i (default 7400 + i), state and per-process logs in
+                         .demo/serve-fleet-N/ (kept: the next serve opens the same fleet); a child
+                         that exits is named and the rest serve on; Ctrl+C stops them all
         clean            remove build output and test results
         help             this text
 #>
@@ -225,7 +244,7 @@ function Invoke-Test {
 
 # The benchmark suites and the options they read (tests/HsmVault.Benchmarks). The selector is
 # checked here, before a build, so a typo stops at once instead of running nothing and passing.
-$BenchSuites = @('crypto', 'enclave', 'e2e', 'ct')
+$BenchSuites = @('crypto', 'enclave', 'e2e', 'fleet', 'ct')
 $BenchFlags = @('--quick', '--million')
 $BenchValued = @('--clients')
 
@@ -275,15 +294,16 @@ function Get-FreeTcpPort {
     return $port
 }
 
-# A child process started with its output redirected to <State>/<name>.out and .err. Start-Process
-# returns a Process whose ExitCode stays empty unless its handle was taken while it ran.
-function Start-Child([string] $Name, [string] $State, [string[]] $Arguments) {
-    $out = Join-Path $State "$Name.out"
-    $err = Join-Path $State "$Name.err"
+# A child process started with its output redirected to <State>/<log name>.out and .err ($Name
+# unless $LogName says otherwise). Start-Process returns a Process whose ExitCode stays empty unless
+# its handle was taken while it ran. Stopped is set when the script ends it on purpose.
+function Start-Child([string] $Name, [string] $State, [string[]] $Arguments, [string] $LogName = $Name) {
+    $out = Join-Path $State "$LogName.out"
+    $err = Join-Path $State "$LogName.err"
     $process = Start-Process -FilePath 'dotnet' -PassThru -NoNewWindow -ArgumentList $Arguments `
         -RedirectStandardOutput $out -RedirectStandardError $err
     $null = $process.Handle
-    return [pscustomobject]@{ Name = $Name; Process = $process; Out = $out; Err = $err }
+    return [pscustomobject]@{ Name = $Name; Process = $process; Out = $out; Err = $err; Stopped = $false }
 }
 
 # Says which child died, its exit code and the end of its stderr (its stdout when stderr is empty).
@@ -393,10 +413,8 @@ function Assert-Status([object] $Vault, [string] $User, [string] $Expected) {
     if ($status.Out -ne $Expected) { throw "expected '$Expected' from status, got '$($status.Out)'" }
 }
 
-function Invoke-Demo([string[]] $Arguments) {
-    if ($Arguments -and $Arguments.Count -gt 0) {
-        Stop-Usage "demo: unknown option '$($Arguments[0])'; demo takes no options"
-    }
+# The single-HSM demo (demo --fleet 1): one simulator, one host.
+function Invoke-SingleDemo {
     $null = Assert-SoftHsm
     Invoke-Build
     $state = Join-Path $Root ".demo/$([DateTime]::UtcNow.ToString('yyyyMMdd-HHmmss'))"
@@ -442,25 +460,488 @@ function Invoke-Demo([string[]] $Arguments) {
     }
 }
 
-# Reads serve's options: --port and --health-port, each a port number.
+# ---- the local fleet (demo and serve with --fleet N) ------------------------------------------
+# --fleet 1 is the single-HSM vault. An odd N from 3 to 7 starts N simulated HSMs (FleetEnclave
+# members, each on a SoftHSM2 token of its own) and one host per HSM, all real processes, the hosts
+# sharing one SQLite store and talking to each other over their peer ports. Odd, because the fleet
+# commits at a majority and so survives (N-1)/2 lost HSMs; an even size survives no more than the
+# odd size below it.
+$FleetSizes = @(1, 3, 5, 7)
+$FleetSizesText = '1 (a single HSM) or an odd number of HSMs from 3 to 7'
+
+function Read-FleetSize([string] $Target, [object] $Value) {
+    $size = 0
+    if ($null -ne $Value -and [int]::TryParse("$Value", [System.Globalization.NumberStyles]::None, [System.Globalization.CultureInfo]::InvariantCulture, [ref] $size) -and $size -in $FleetSizes) {
+        return $size
+    }
+    Stop-Usage "${Target}: --fleet takes $FleetSizesText, got '$Value'"
+}
+
+# Reads demo's one option, --fleet N (default 5).
+function Read-DemoOptions([string[]] $Arguments) {
+    $options = @{ Fleet = 5 }
+    $given = $false
+    for ($i = 0; $i -lt $Arguments.Count; $i++) {
+        $name = $Arguments[$i]
+        if ($name -ne '--fleet') {
+            Stop-Usage "demo: unknown option '$name'; demo takes only --fleet N (1, 3, 5 or 7 HSMs; default 5)"
+        }
+        if ($given) { Stop-Usage 'demo: --fleet is given twice; give it once' }
+        $given = $true
+        $value = if ($i + 1 -lt $Arguments.Count) { $Arguments[$i + 1] } else { $null }
+        $options.Fleet = Read-FleetSize 'demo' $value
+        $i++
+    }
+    return $options
+}
+
+function Format-Invariant([string] $Format, [object[]] $Values) {
+    return [string]::Format([System.Globalization.CultureInfo]::InvariantCulture, $Format, $Values)
+}
+
+function Format-Seconds([System.Diagnostics.Stopwatch] $Clock) {
+    return Format-Invariant '{0:F1} s' @($Clock.Elapsed.TotalSeconds)
+}
+
+function Format-Hsms([object[]] $Members) {
+    if (@($Members).Count -eq 1) { return "the HSM of $(Format-Members $Members)" }
+    return "the HSMs of $(Format-Members $Members)"
+}
+
+function Format-Members([object[]] $Members) {
+    $indexes = @($Members | ForEach-Object { $_.Index } | Sort-Object)
+    if ($indexes.Count -eq 1) { return "member $($indexes[0])" }
+    return "members $(($indexes[0..($indexes.Count - 2)]) -join ', ') and $($indexes[-1])"
+}
+
+# A local fleet's plan: member i keeps its HSM's token in <State>/hsm-i, its bridge socket is
+# <State>/sim-i.sock, its host has a client, a health and a peer port; the hosts share <State>/fleet.db.
+function New-LocalFleet([string] $State, [int] $Size, [int[]] $Ports, [int[]] $HealthPorts, [int[]] $PeerPorts) {
+    $bin = Get-ArtifactsBin
+    $flavour = $Configuration.ToLowerInvariant()
+    $members = @(for ($i = 0; $i -lt $Size; $i++) {
+            [pscustomobject]@{
+                Index = $i; StateDir = Join-Path $State "hsm-$i"; Socket = Join-Path $State "sim-$i.sock"
+                Port = $Ports[$i]; HealthPort = $HealthPorts[$i]; PeerPort = $PeerPorts[$i]
+                Simulator = $null; VaultHost = $null; Starts = 0
+            }
+        })
+    return [pscustomobject]@{
+        State = $State; Size = $Size; Members = $members
+        SimulatorDll = Join-Path $bin "HsmVault.Simulator/$flavour/HsmVault.Simulator.dll"
+        HostDll = Join-Path $bin "HsmVault.Host/$flavour/HsmVault.Host.dll"
+        Store = Join-Path $State 'fleet.db'
+        FleetKey = Join-Path $State 'hsm-0/fleet-keys.json'
+        Peers = @($members | ForEach-Object { "tcp:127.0.0.1:$($_.PeerPort)" }) -join ','
+        # The provisioning run and the clones: children that are meant to exit.
+        Others = [System.Collections.Generic.List[object]]::new()
+    }
+}
+
+function Get-FleetChildren([object] $Fleet) {
+    return @(@($Fleet.Members | ForEach-Object { $_.VaultHost; $_.Simulator }) + @($Fleet.Others) | Where-Object { $_ })
+}
+
+# Throws, naming the child, its exit code and its last lines, when a child the script did not end has exited.
+function Assert-FleetAlive([object] $Fleet) {
+    foreach ($child in Get-FleetChildren $Fleet) {
+        if (-not $child.Stopped -and $child.Process.HasExited) {
+            $child.Stopped = $true
+            throw (Get-ChildDeath $child)
+        }
+    }
+}
+
+# Ends children together: SIGTERM to all (hosts hand their lease back and drain), then waits up to 15 s.
+function Stop-Children([object[]] $Children) {
+    $alive = @($Children | Where-Object { $_ -and -not $_.Process.HasExited })
+    foreach ($child in $alive) {
+        $child.Stopped = $true
+        & kill -TERM $child.Process.Id 2>$null
+    }
+    $deadline = [DateTime]::UtcNow.AddSeconds(15)
+    foreach ($child in $alive) {
+        $left = [Math]::Max(0, [int] ($deadline - [DateTime]::UtcNow).TotalMilliseconds)
+        if (-not $child.Process.WaitForExit($left)) { $child.Process.Kill($true) }
+    }
+}
+
+# Says which children died unasked (exit code, last lines), then stops the hosts, then the simulators.
+function Stop-LocalFleet([object] $Fleet, [string] $Target) {
+    foreach ($child in Get-FleetChildren $Fleet) {
+        if (-not $child.Stopped -and $child.Process.HasExited) {
+            Write-Host "${Target}: $(Get-ChildDeath $child)" -ForegroundColor Red
+            $child.Stopped = $true
+        }
+    }
+    Stop-Children @($Fleet.Members | ForEach-Object { $_.VaultHost })
+    Stop-Children @($Fleet.Members | ForEach-Object { $_.Simulator })
+    Stop-Children @($Fleet.Others)
+}
+
+# The label of the token in a member's state directory (a clone keeps its source's label).
+function Get-TokenLabel([object] $Member) {
+    $marker = Join-Path $Member.StateDir 'token-initialized'
+    if (Test-Path $marker) { return (Get-Content -Raw $marker).Trim() }
+    return "hsmvault-$($Member.Index)"
+}
+
+function Start-FleetSimulator([object] $Fleet, [object] $Member) {
+    $Member.Starts++
+    $log = if ($Member.Starts -eq 1) { "simulator-$($Member.Index)" } else { "simulator-$($Member.Index)-start$($Member.Starts)" }
+    # SoftHSM2 reads SOFTHSM2_CONF when it loads: each simulator gets its own token store's.
+    $env:SOFTHSM2_CONF = Join-Path $Member.StateDir 'softhsm2.conf'
+    $Member.Simulator = Start-Child "simulator of HSM $($Member.Index)" $Fleet.State @($Fleet.SimulatorDll, 'serve', '--fleet',
+        '--listen', "unix:$($Member.Socket)", '--state-dir', $Member.StateDir, '--token-label', (Get-TokenLabel $Member)) $log
+}
+
+# Waits for a simulator's "listening on" line; returns its fleet member id.
+function Wait-FleetSimulator([object] $Member) {
+    $match = Wait-ForLog $Member.Simulator 'listening on \S+ \(fleet member ([0-9a-f]+).*fleet keys in ' 120
+    return $match.Groups[1].Value
+}
+
+function Start-FleetHost([object] $Fleet, [object] $Member) {
+    $i = $Member.Index
+    $Member.VaultHost = Start-Child "host of member $i" $Fleet.State @($Fleet.HostDll, '--Host:ListenAddress=127.0.0.1', "--Host:Port=$($Member.Port)",
+        "--Hsm:Endpoint=unix:$($Member.Socket)", "--Store:Path=$($Fleet.Store)", "--Health:Port=$($Member.HealthPort)",
+        "--Fleet:Peers=$($Fleet.Peers)", "--Fleet:Self=$i", '--Fleet:AttemptLimit=10') "host-$i"
+}
+
+# A host's /health/ready: the HTTP code (0: no answer), the status and the detail the host gives.
+function Get-HostHealth([object] $Member) {
+    if (-not (Get-Variable -Name HealthClient -Scope Script -ErrorAction SilentlyContinue)) {
+        $script:HealthClient = [System.Net.Http.HttpClient]::new()
+        $script:HealthClient.Timeout = [TimeSpan]::FromSeconds(2)
+    }
+    try {
+        $response = $script:HealthClient.GetAsync("http://127.0.0.1:$($Member.HealthPort)/health/ready").GetAwaiter().GetResult()
+        $json = $response.Content.ReadAsStringAsync().GetAwaiter().GetResult() | ConvertFrom-Json
+        return [pscustomobject]@{ Code = [int] $response.StatusCode; Status = "$($json.status)"; Detail = "$($json.detail)" }
+    }
+    catch {
+        return [pscustomobject]@{ Code = 0; Status = 'no answer'; Detail = "nothing answers on health port $($Member.HealthPort)" }
+    }
+}
+
+function Get-FleetHealth([object] $Fleet) {
+    return @($Fleet.Members | ForEach-Object { Get-HostHealth $_ })
+}
+
+# The member whose host says it leads and commits ("leading the fleet; ..."), or -1.
+function Find-FleetLeader([object[]] $Health) {
+    for ($i = 0; $i -lt $Health.Count; $i++) {
+        if ($Health[$i].Code -eq 200 -and $Health[$i].Detail.StartsWith('leading the fleet')) { return $i }
+    }
+    return -1
+}
+
+# Waits until every host answers /health/ready with 200 and one of them leads. Unless -Quiet, prints
+# each host's status as it changes (a fleet takes a few seconds per process to come up). Throws when
+# a child dies (which, its exit code, its last lines) or after $Seconds.
+function Wait-FleetReady([object] $Fleet, [int] $Seconds = 180, [switch] $Quiet, [System.Diagnostics.Stopwatch] $Clock = $null, [int[]] $Only = $null) {
+    $needed = if ($null -ne $Only) { $Only } else { @(0..($Fleet.Size - 1)) }
+    $clock = if ($Clock) { $Clock } else { [System.Diagnostics.Stopwatch]::StartNew() }
+    $deadline = $clock.Elapsed.TotalSeconds + $Seconds
+    $seen = @{}
+    $beat = $clock.Elapsed.TotalSeconds + 10
+    while ($true) {
+        Assert-FleetAlive $Fleet
+        $health = Get-FleetHealth $Fleet
+        if (-not $Quiet) {
+            for ($i = 0; $i -lt $health.Count; $i++) {
+                $now = "$($health[$i].Status): $($health[$i].Detail)"
+                if ($seen[$i] -ne $health[$i].Status) {
+                    Write-Host "      host ${i}: $now ($(Format-Seconds $clock))" -ForegroundColor DarkGray
+                    $seen[$i] = $health[$i].Status
+                }
+            }
+        }
+        $leader = Find-FleetLeader $health
+        if ($leader -ge 0 -and @($needed | Where-Object { $health[$_].Code -ne 200 }).Count -eq 0) {
+            return [pscustomobject]@{ Leader = $leader; Health = $health }
+        }
+        $waiting = @(for ($i = 0; $i -lt $health.Count; $i++) { if (($i -in $needed -and $health[$i].Code -ne 200) -or ($leader -lt 0 -and $health[$i].Code -eq 200)) { "host ${i}: $($health[$i].Status) ($($health[$i].Detail))" } })
+        if ($clock.Elapsed.TotalSeconds -gt $deadline) {
+            throw "the fleet was not ready within $Seconds s: $($waiting -join '; ')"
+        }
+        if (-not $Quiet -and $clock.Elapsed.TotalSeconds -ge $beat) {
+            Write-Host "      still waiting after $(Format-Seconds $clock): $($waiting -join '; ')" -ForegroundColor DarkGray
+            $beat += 15
+        }
+        Start-Sleep -Milliseconds 250
+    }
+}
+
+# Provisions (once) and starts the fleet: member 0's token, the TEST-ONLY clones of it for the
+# others, N simulators, N hosts; returns once every host is ready, with the leader's index.
+function Start-LocalFleet([object] $Fleet) {
+    $total = [System.Diagnostics.Stopwatch]::StartNew()
+    $size = $Fleet.Size
+    New-Item -ItemType Directory -Force -Path $Fleet.State | Out-Null
+    Write-Step "Starting a local fleet: $size simulated HSMs (one SoftHSM2 token each) and $size hosts sharing $($Fleet.Store)"
+    $first = $Fleet.Members[0]
+    if (-not (Test-Path (Join-Path $first.StateDir 'token-initialized'))) {
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $env:SOFTHSM2_CONF = Join-Path $first.StateDir 'softhsm2.conf'
+        $provision = Start-Child 'simulator provisioning HSM 0' $Fleet.State @($Fleet.SimulatorDll, 'serve', '--fleet', '--listen', "unix:$($first.Socket)",
+            '--state-dir', $first.StateDir, '--token-label', 'hsmvault-0') 'provision-0'
+        $Fleet.Others.Add($provision)
+        $null = Wait-ForLog $provision 'listening on .*fleet keys in ' 120
+        Stop-Children @($provision)
+        Write-Host "    HSM 0: provisioned token 'hsmvault-0' in $($first.StateDir): the fleet keys and its identity key ($(Format-Seconds $clock))"
+    }
+    $clones = @($Fleet.Members | Select-Object -Skip 1 | Where-Object { -not (Test-Path (Join-Path $_.StateDir 'token-initialized')) })
+    $others = if ($size -eq 3) { 'HSMs 1 and 2 are clones' } else { "HSMs 1 to $($size - 1) are clones" }
+    Write-Host "    TEST ONLY: $others of HSM 0's SoftHSM2 token files (the same fleet keys, a new identity key each, no NVRAM); a real fleet moves its keys by key wrap (docs/SIMULATOR.md)" -ForegroundColor Yellow
+    foreach ($member in $clones) {
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $i = $member.Index
+        $env:SOFTHSM2_CONF = Join-Path $member.StateDir 'softhsm2.conf'
+        $clone = Start-Child "clone of HSM 0 into HSM $i" $Fleet.State @($Fleet.SimulatorDll, 'clone', '--from', $first.StateDir, '--to', $member.StateDir) "clone-$i"
+        $Fleet.Others.Add($clone)
+        $clone.Stopped = $true
+        if (-not $clone.Process.WaitForExit(120000)) { $clone.Process.Kill($true); throw "the clone of HSM 0 into HSM $i did not finish within 120 s" }
+        if ($clone.Process.ExitCode -ne 0) { throw "cloning failed: $(Get-ChildDeath $clone)" }
+        $id = (Select-String -Path $clone.Out -Pattern 'fleet member ([0-9a-f]+)' | Select-Object -First 1).Matches[0].Groups[1].Value
+        Write-Host "    HSM ${i}: cloned from HSM 0 (fleet member $($id.Substring(0, 8))...) ($(Format-Seconds $clock))"
+    }
+
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    Write-Host "    starting $size simulators (serve --fleet) ..."
+    foreach ($member in $Fleet.Members) { Start-FleetSimulator $Fleet $member }
+    foreach ($member in $Fleet.Members) {
+        $id = Wait-FleetSimulator $member
+        Write-Host "    HSM $($member.Index): listening on unix:$($member.Socket) (fleet member $($id.Substring(0, 8))..., pid $($member.Simulator.Process.Id)) ($(Format-Seconds $clock))"
+    }
+    $digest = (Select-String -Path $Fleet.Members[0].Simulator.Out -Pattern 'fleet-key set sha256 ([0-9a-f]{64})' | Select-Object -First 1).Matches[0].Groups[1].Value
+    Write-Host "    fleet-key set (pinned by the client): $($Fleet.FleetKey) (sha256 $($digest.Substring(0, 16))...)"
+
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    Write-Host "    starting $size hosts ..."
+    foreach ($member in $Fleet.Members) { Start-FleetHost $Fleet $member }
+    foreach ($member in $Fleet.Members) {
+        Wait-ForTcp $member.Port $member.VaultHost 120
+        Write-Host "    host $($member.Index): clients on 127.0.0.1:$($member.Port), health on $($member.HealthPort), peers on $($member.PeerPort) (pid $($member.VaultHost.Process.Id)) ($(Format-Seconds $clock))"
+    }
+    Write-Host '    the hosts form the fleet (host 0 runs the genesis once every HSM answers, the others join), then one takes the leader lease:'
+    $ready = Wait-FleetReady $Fleet -Clock $clock
+    $followers = @($Fleet.Members | Where-Object { $_.Index -ne $ready.Leader })
+    Write-Host "    fleet ready after $(Format-Seconds $total): member $($ready.Leader) leads, $(Format-Members $followers) follow" -ForegroundColor Green
+    return $ready.Leader
+}
+
+# Runs hsmvault through member $Via's host, its output captured, not shown: Code, Out, Err, Seconds.
+function Invoke-HsmvaultQuiet([object] $Fleet, [object] $Via, [string] $Password, [string[]] $Arguments) {
+    $cli = Join-Path (Get-ArtifactsBin) "HsmVault.Cli/$($Configuration.ToLowerInvariant())/hsmvault.dll"
+    $all = @($cli) + $Arguments + @('--endpoint', "127.0.0.1:$($Via.Port)", '--fleet-key', $Fleet.FleetKey)
+    $errors = Join-Path $Fleet.State 'cli.err'
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    if ($Password) {
+        $output = @($Password | & dotnet @all '--password-stdin' 2> $errors)
+    }
+    else {
+        $output = @(& dotnet @all 2> $errors)
+    }
+    $code = $LASTEXITCODE
+    $clock.Stop()
+    # stderr has progress lines ("connecting to ...") and, on a failure, the one line that says why.
+    $err = @()
+    if (Test-Path $errors) { $err = @(Get-Content -Path $errors | Where-Object { $_.Trim() }) }
+    $why = @($err | Where-Object { $_ -like 'hsmvault:*' } | Select-Object -Last 1)
+    return [pscustomobject]@{
+        Code = $code; Out = ($output -join ' ').Trim(); Err = ($err -join ' / '); Why = $(if ($why.Count -gt 0) { $why[0] } else { '' })
+        Seconds = $clock.Elapsed.TotalSeconds
+    }
+}
+
+# One demo step on one line: number, what was done, what came of it, how long it took.
+function Write-DemoStep([object] $Demo, [string] $What, [string] $Outcome, [double] $Seconds) {
+    $Demo.Step++
+    Write-Host (Format-Invariant '{0,3}. {1,-66} {2} ({3:F1} s)' @($Demo.Step, $What, $Outcome, $Seconds)) -ForegroundColor Green
+}
+
+# Runs one hsmvault command and checks its exit code; throws with what the command said otherwise.
+function Invoke-DemoCli([object] $Demo, [string] $What, [int] $Expected, [string] $Password, [string[]] $Arguments) {
+    Assert-FleetAlive $Demo.Fleet
+    if ($Expected -eq 0) {
+        # The client's host serves and some host leads (the hosts of dead HSMs need not be ready).
+        $null = Wait-FleetReady $Demo.Fleet -Quiet -Seconds 60 -Only @($Demo.Via.Index)
+    }
+    $result = Invoke-HsmvaultQuiet $Demo.Fleet $Demo.Via $Password $Arguments
+    if ($result.Code -ne $Expected) {
+        $said = @($result.Out, $result.Err) | Where-Object { $_ }
+        throw "step $($Demo.Step + 1) ($What): hsmvault $($Arguments[0]) exited with $($result.Code), expected $Expected; it said: $($said -join ' / ')"
+    }
+    return $result
+}
+
+function Invoke-DemoRecover([object] $Demo, [string] $What) {
+    $Demo.Recoveries++
+    $file = Join-Path $Demo.Fleet.State "recovered-$($Demo.Recoveries).key"
+    $result = Invoke-DemoCli $Demo $What 0 $Demo.Password @('recover', '--user', $Demo.User, '--out', $file)
+    $recovered = (Get-Content -Raw $file).Trim()
+    if ($recovered -ne $Demo.Key) { throw "step $($Demo.Step + 1) ($What): the recovered key differs from the registered one" }
+    Write-DemoStep $Demo $What "ok: the registered key ($($recovered.Substring(0, 8))...)" $result.Seconds
+}
+
+function Invoke-DemoStatus([object] $Demo, [string] $What, [string] $Expected, [string] $Why) {
+    $result = Invoke-DemoCli $Demo $What 0 $null @('status', '--user', $Demo.User)
+    if ($result.Out -ne $Expected) { throw "step $($Demo.Step + 1) ($What): expected '$Expected' from status, got '$($result.Out)'" }
+    Write-DemoStep $Demo $What "$($result.Out)$Why" $result.Seconds
+}
+
+# Kills simulators as a crash would (SIGKILL): their tokens (keys, NVRAM) stay on disk.
+function Stop-Hsm([object[]] $Members) {
+    foreach ($member in $Members) {
+        $member.Simulator.Stopped = $true
+        $member.Simulator.Process.Kill()
+    }
+    foreach ($member in $Members) { $member.Simulator.Process.WaitForExit() }
+}
+
+# The fleet demo: a registration and recoveries through one follower's host while HSMs die and return.
+function Invoke-FleetDemo([int] $Size) {
+    $null = Assert-SoftHsm
+    Invoke-Build
+    $state = Join-Path $Root ".demo/$([DateTime]::UtcNow.ToString('yyyyMMdd-HHmmss'))-fleet$Size"
+    $ports = [System.Collections.Generic.HashSet[int]]::new()
+    while ($ports.Count -lt 3 * $Size) { $null = $ports.Add((Get-FreeTcpPort)) }
+    $ports = @($ports)
+    $fleet = New-LocalFleet $state $Size $ports[0..($Size - 1)] $ports[$Size..(2 * $Size - 1)] $ports[(2 * $Size)..(3 * $Size - 1)]
+    $tolerated = [int] (($Size - 1) / 2)
+    $demo = [pscustomobject]@{
+        Fleet = $fleet; Via = $null; Step = 0; Recoveries = 0; Key = $null
+        User = 'demo-user'; Password = 'correct horse battery staple'
+    }
+    $failed = $false
+    $whole = [System.Diagnostics.Stopwatch]::StartNew()
+    try {
+        $leader = Start-LocalFleet $fleet
+        # The client talks to a follower's host, which forwards to the leader's.
+        $demo.Via = @($fleet.Members | Where-Object { $_.Index -ne $leader })[0]
+        $via = $demo.Via.Index
+        Write-Step "The demo: one client, through host $via (a follower: it forwards to the leader's host, member $leader's)"
+
+        $keyFile = Join-Path $state 'backup.key'
+        $what = "register '$($demo.User)' with a generated backup key via host $via"
+        $result = Invoke-DemoCli $demo $what 0 $demo.Password @('register', '--user', $demo.User, '--generate-key', '--out', $keyFile)
+        $demo.Key = (Get-Content -Raw $keyFile).Trim()
+        Write-DemoStep $demo $what "ok: registered (key $($demo.Key.Substring(0, 8))...)" $result.Seconds
+
+        Invoke-DemoRecover $demo "recover with the password, all $Size HSMs up"
+
+        # Kill HSMs that are neither the leader's nor the client's host's while there are such.
+        $leader = Find-FleetLeader (Get-FleetHealth $fleet)
+        if ($leader -lt 0) { $leader = (Wait-FleetReady $fleet -Quiet).Leader }
+        $order = @($fleet.Members | Where-Object { $_.Index -ne $leader -and $_.Index -ne $via } | Sort-Object Index -Descending) + @($demo.Via)
+        $first = @($order[0..($tolerated - 1)])
+        Assert-FleetAlive $fleet
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        Stop-Hsm $first
+        Write-DemoStep $demo "kill $(Format-Hsms $first) (SIGKILL; member $leader leads)" "$($Size - $tolerated) of $Size HSMs left: a majority" $clock.Elapsed.TotalSeconds
+
+        Invoke-DemoRecover $demo "recover with $($Size - $tolerated) of $Size HSMs"
+
+        $third = $order[$tolerated]
+        Assert-FleetAlive $fleet
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        Stop-Hsm @($third)
+        $whose = if ($third -eq $demo.Via) { ", the client's host's (the host stays up)" } else { ' too' }
+        Write-DemoStep $demo "kill the HSM of member $($third.Index)$whose (SIGKILL)" "$($Size - $tolerated - 1) of $Size HSMs left: no majority" $clock.Elapsed.TotalSeconds
+
+        $what = "recover with $($Size - $tolerated - 1) of $Size HSMs: the vault must refuse"
+        $refused = Invoke-DemoCli $demo $what 2 $demo.Password @('recover', '--user', $demo.User)
+        Write-DemoStep $demo $what "refused as expected, exit 2: $($refused.Why)" $refused.Seconds
+        $leaderHealth = Get-HostHealth $fleet.Members[$leader]
+        Write-Host "       the leader's host says: $($leaderHealth.Code) $($leaderHealth.Status): $($leaderHealth.Detail)" -ForegroundColor DarkGray
+
+        $back = @($first) + @($third)
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        foreach ($member in $back) { Start-FleetSimulator $fleet $member }
+        foreach ($member in $back) { $null = Wait-FleetSimulator $member }
+        $ready = Wait-FleetReady $fleet -Quiet
+        Write-DemoStep $demo "restart $(Format-Hsms $back) (tokens and NVRAM kept)" "all $Size hosts ready, member $($ready.Leader) leads" $clock.Elapsed.TotalSeconds
+
+        # recover asks for the status before it guesses; refused there, it made no guess.
+        Invoke-DemoStatus $demo 'status after the outage' 'attempts left: 10 of 10' ' (the refused recovery stopped before its guess)'
+        Invoke-DemoRecover $demo "recover with all $Size HSMs back"
+        Write-Host "demo: a fleet of $Size HSMs served with $tolerated of them down, refused with $($tolerated + 1) down, and served again when they came back; every step behaved as expected ($(Format-Seconds $whole) in all)." -ForegroundColor Green
+    }
+    catch {
+        Write-Host "demo: $($_.Exception.Message)" -ForegroundColor Red
+        Write-Host "demo: logs of every process are in $state" -ForegroundColor Red
+        $failed = $true
+    }
+    finally {
+        Stop-LocalFleet $fleet 'demo'
+    }
+    if ($failed) { exit 1 }
+}
+
+function Invoke-Demo([string[]] $Arguments) {
+    $options = Read-DemoOptions $Arguments
+    if ($options.Fleet -eq 1) {
+        Invoke-SingleDemo
+    }
+    else {
+        Invoke-FleetDemo $options.Fleet
+    }
+}
+
+# Reads serve's options: --port, --health-port and --peer-port, each a port number (with --fleet N,
+# the first of N consecutive ports), and --fleet N.
 function Read-ServeOptions([string[]] $Arguments) {
-    $options = @{ Port = 7300; HealthPort = 7390 }
-    $names = @{ '--port' = 'Port'; '--health-port' = 'HealthPort' }
+    $options = @{ Port = 7300; HealthPort = 7390; PeerPort = 7400; Fleet = 1 }
+    $names = @{ '--port' = 'Port'; '--health-port' = 'HealthPort'; '--peer-port' = 'PeerPort'; '--fleet' = 'Fleet' }
+    $given = @{}
     for ($i = 0; $i -lt $Arguments.Count; $i++) {
         $name = $Arguments[$i]
         if (-not $names.ContainsKey($name)) {
-            Stop-Usage "serve: unknown option '$name'; options: --port N (client, default 7300), --health-port N (default 7390)"
+            Stop-Usage "serve: unknown option '$name'; options: --port N (client, default 7300), --health-port N (default 7390), --fleet N (1, 3, 5 or 7 HSMs; default 1), --peer-port N (fleet only, default 7400)"
         }
         $value = if ($i + 1 -lt $Arguments.Count) { $Arguments[$i + 1] } else { $null }
-        $number = 0
-        if (-not [int]::TryParse("$value", [ref] $number) -or $number -lt 1 -or $number -gt 65535) {
-            Stop-Usage "serve: $name needs a port number from 1 to 65535, got '$value'"
+        if ($name -eq '--fleet') {
+            $options.Fleet = Read-FleetSize 'serve' $value
         }
-        $options[$names[$name]] = $number
+        else {
+            $number = 0
+            if (-not [int]::TryParse("$value", [ref] $number) -or $number -lt 1 -or $number -gt 65535) {
+                Stop-Usage "serve: $name needs a port number from 1 to 65535, got '$value'"
+            }
+            $options[$names[$name]] = $number
+        }
+        $given[$name] = $true
         $i++
     }
-    if ($options.Port -eq $options.HealthPort) {
-        Stop-Usage "serve: --port and --health-port are both $($options.Port); they must differ"
+    $size = $options.Fleet
+    if ($size -eq 1) {
+        if ($given.ContainsKey('--peer-port')) {
+            Stop-Usage 'serve: --peer-port is for a fleet (--fleet 3, 5 or 7); a single HSM has no peers'
+        }
+        if ($options.Port -eq $options.HealthPort) {
+            Stop-Usage "serve: --port and --health-port are both $($options.Port); they must differ"
+        }
+        return $options
+    }
+    # Member i uses the ports first + i: the three ranges must fit and must not overlap.
+    $ranges = @(
+        @{ Option = '--port'; What = 'client'; First = $options.Port },
+        @{ Option = '--health-port'; What = 'health'; First = $options.HealthPort },
+        @{ Option = '--peer-port'; What = 'peer'; First = $options.PeerPort })
+    foreach ($range in $ranges) {
+        if ($range.First + $size - 1 -gt 65535) {
+            Stop-Usage "serve: $($range.Option) $($range.First): a fleet of $size needs the ports $($range.First) to $($range.First + $size - 1), past 65535"
+        }
+    }
+    for ($a = 0; $a -lt $ranges.Count; $a++) {
+        for ($b = $a + 1; $b -lt $ranges.Count; $b++) {
+            $x = $ranges[$a]; $y = $ranges[$b]
+            if ($x.First -lt $y.First + $size -and $y.First -lt $x.First + $size) {
+                Stop-Usage ("serve: with --fleet $size the $($x.What) ports ($($x.Option)) $($x.First)-$($x.First + $size - 1) and the " +
+                    "$($y.What) ports ($($y.Option)) $($y.First)-$($y.First + $size - 1) overlap; each needs $size ports of its own")
+            }
+        }
     }
     return $options
 }
@@ -480,6 +961,10 @@ function Move-PreviousLogs([string] $State) {
 
 function Invoke-Serve([string[]] $Arguments) {
     $options = Read-ServeOptions $Arguments
+    if ($options.Fleet -gt 1) {
+        Invoke-FleetServe $options
+        return
+    }
     foreach ($check in @(@{ Port = $options.Port; What = 'client port (--port)' }, @{ Port = $options.HealthPort; What = 'health port (--health-port)' })) {
         if (-not (Test-PortFree $check.Port)) {
             Write-Host "serve: the $($check.What) $($check.Port) is already in use on 127.0.0.1: stop what holds it, or choose another with $(($check.What -split '[()]')[1])" -ForegroundColor Red
@@ -511,6 +996,73 @@ function Invoke-Serve([string[]] $Arguments) {
     exit 1
 }
 
+# serve --fleet N: the local fleet on fixed ports (member i: client --port + i, health
+# --health-port + i, peer --peer-port + i), its state in .demo/serve-fleet-N/ (kept across runs:
+# the next serve opens the same fleet), one log pair per process there. A child that dies is
+# reported and the rest serve on; Ctrl+C stops them all.
+function Invoke-FleetServe([hashtable] $Options) {
+    $size = $Options.Fleet
+    $plan = @{
+        Port = @(0..($size - 1) | ForEach-Object { $Options.Port + $_ })
+        HealthPort = @(0..($size - 1) | ForEach-Object { $Options.HealthPort + $_ })
+        PeerPort = @(0..($size - 1) | ForEach-Object { $Options.PeerPort + $_ })
+    }
+    foreach ($check in @(@{ Key = 'Port'; What = 'client port'; Option = '--port' }, @{ Key = 'HealthPort'; What = 'health port'; Option = '--health-port' }, @{ Key = 'PeerPort'; What = 'peer port'; Option = '--peer-port' })) {
+        for ($i = 0; $i -lt $size; $i++) {
+            $port = $plan[$check.Key][$i]
+            if (-not (Test-PortFree $port)) {
+                Write-Host "serve: the $($check.What) of member $i, $port, is already in use on 127.0.0.1: stop what holds it, or move the fleet's $($check.What)s with $($check.Option)" -ForegroundColor Red
+                exit 1
+            }
+        }
+    }
+    $null = Assert-SoftHsm
+    Invoke-Build
+    $state = Join-Path $Root ".demo/serve-fleet-$size"
+    New-Item -ItemType Directory -Force -Path $state | Out-Null
+    $missing = @(0..($size - 1) | Where-Object { -not (Test-Path (Join-Path $state "hsm-$_/token-initialized")) })
+    if ((Test-Path (Join-Path $state 'fleet.db')) -and $missing.Count -gt 0) {
+        Write-Host "serve: $state holds a fleet's store, but HSM $($missing[0])'s token is missing, and a formed fleet takes no new member: remove $state to start a new fleet" -ForegroundColor Red
+        exit 1
+    }
+    Move-PreviousLogs $state
+    $fleet = New-LocalFleet $state $size $plan.Port $plan.HealthPort $plan.PeerPort
+    try {
+        $leader = Start-LocalFleet $fleet
+        $cli = Join-Path (Get-ArtifactsBin) 'HsmVault.Cli/release/hsmvault.dll'
+        Write-Host ''
+        Write-Host "HsmVault is serving as a fleet of $size HSMs (member $leader leads); any host answers, followers forward to the leader:"
+        foreach ($member in $fleet.Members) {
+            Write-Host "  member $($member.Index): client 127.0.0.1:$($member.Port)  health http://127.0.0.1:$($member.HealthPort)/health/ready  peer tcp:127.0.0.1:$($member.PeerPort)  (simulator pid $($member.Simulator.Process.Id), host pid $($member.VaultHost.Process.Id))"
+        }
+        Write-Host "Fleet-key file (the client pins it): $($fleet.FleetKey)"
+        Write-Host "Logs: $state/{simulator,host}-<member>.{out,err}. Try:"
+        Write-Host "  dotnet $cli register --endpoint 127.0.0.1:$($fleet.Members[0].Port) --fleet-key '$($fleet.FleetKey)' --user alice --generate-key"
+        Write-Host "The fleet serves while a majority ($([int] (($size + 1) / 2)) of $size) of its HSMs is up: kill a simulator's pid to see it. Press Ctrl+C to stop."
+        while ($true) {
+            Start-Sleep -Seconds 1
+            foreach ($child in Get-FleetChildren $fleet) {
+                if (-not $child.Stopped -and $child.Process.HasExited) {
+                    Write-Host "serve: $(Get-ChildDeath $child)" -ForegroundColor Red
+                    $child.Stopped = $true
+                }
+            }
+            if (@($fleet.Members | Where-Object { -not $_.VaultHost.Process.HasExited }).Count -eq 0) {
+                Write-Host 'serve: every host has exited' -ForegroundColor Red
+                break
+            }
+        }
+    }
+    catch {
+        Write-Host "serve: $($_.Exception.Message)" -ForegroundColor Red
+        Write-Host "serve: the logs of every process are in $state" -ForegroundColor Red
+    }
+    finally {
+        Stop-LocalFleet $fleet 'serve'
+    }
+    exit 1
+}
+
 # The same simulation the CI test runs, over more seeds and steps (FleetSimulationTests reads them).
 function Invoke-Simulate([string[]] $Arguments) {
     $settings = @{ '--seeds' = 'HSMVAULT_SIM_SEEDS'; '--steps' = 'HSMVAULT_SIM_STEPS'; '--first-seed' = 'HSMVAULT_SIM_FIRST_SEED' }
@@ -529,6 +1081,28 @@ function Invoke-Simulate([string[]] $Arguments) {
     $project = Join-Path $Root 'tests/HsmVault.Enclave.Tests/HsmVault.Enclave.Tests.csproj'
     & dotnet test $project -c $Configuration --no-build -nologo --filter 'FullyQualifiedName~FleetSimulationTests' --logger 'console;verbosity=detailed' |
         Where-Object { $_ -match 'simulate:|fleet simulation seed|Passed!|Failed!' } | Out-Host
+    if ($LASTEXITCODE -ne 0) { exit 1 }
+}
+
+function Invoke-Crash([string[]] $Arguments) {
+    for ($i = 0; $i -lt $Arguments.Count; $i += 2) {
+        $option = $Arguments[$i]
+        $value = if ($i + 1 -lt $Arguments.Count) { $Arguments[$i + 1] } else { '' }
+        $ok = switch ($option) {
+            { $_ -in '--rounds', '--ops', '--seed' } { $value -match '^[1-9][0-9]*$' }
+            '--store' { $value -in 'sqlite', 'postgres' }
+            default { $false }
+        }
+        if (-not $ok) {
+            Stop-Usage "crash: '$option $value' is not one of --rounds N, --ops N, --seed S (positive whole numbers), --store sqlite|postgres"
+        }
+    }
+
+    Assert-SoftHsm | Out-Null
+    if ($Arguments -contains 'postgres') { Assert-Postgres | Out-Null }
+    Invoke-Build
+    $dll = Join-Path (Get-ArtifactsBin) "HsmVault.Benchmarks/$($Configuration.ToLowerInvariant())/HsmVault.Benchmarks.dll"
+    & dotnet $dll crash @Arguments | Out-Host
     if ($LASTEXITCODE -ne 0) { exit 1 }
 }
 
@@ -830,11 +1404,12 @@ try {
         'serve' { Invoke-Serve $Rest }
         'model' { Invoke-Model $Rest }
         'simulate' { Invoke-Simulate $Rest }
+        'crash' { Invoke-Crash $Rest }
         'fuzz' { Invoke-Fuzz $Rest }
         'clean' { Invoke-Clean }
         { $_ -in 'help', '-h', '--help', '-?' } { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
         default {
-            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e], demo, serve [--port N] [--health-port N], model, simulate, fuzz --target T [--minutes N] | --list, clean, help." -ForegroundColor Red
+            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e|fleet|ct], demo [--fleet N], serve [--port N] [--health-port N] [--fleet N] [--peer-port N], model, simulate, crash [--rounds N], fuzz --target T [--minutes N] | --list, clean, help." -ForegroundColor Red
             exit 2
         }
     }

@@ -15,6 +15,7 @@ public static class CliExitCode
     public const int RateLimited = 7;
     public const int ProtocolError = 8;
     public const int Unexpected = 9;
+    public const int AuditFailed = 10;
 
     /// <summary>The table printed in --help and docs/CLIENT.md.</summary>
     public const string Table =
@@ -29,6 +30,7 @@ public static class CliExitCode
         "  7  temporarily locked by the host (rate limit): wait and retry\n" +
         "  8  protocol error (malformed or altered answer, or the endpoint does not speak the vault's protocol, e.g. an HTTP port)\n" +
         "  9  unexpected error inside hsmvault (a bug): one line names it\n" +
+        "  10 audit failed: a check of the log failed (each failure names the epoch and the check)\n" +
         "  130 cancelled (Ctrl+C)";
 
     /// <summary>The exit code for an operation's outcome.</summary>

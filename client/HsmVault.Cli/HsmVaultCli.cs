@@ -213,6 +213,7 @@ public sealed class HsmVaultCli
         root.Subcommands.Add(RecoverCommand());
         root.Subcommands.Add(DeleteCommand());
         root.Subcommands.Add(StatusCommand());
+        root.Subcommands.Add(new AuditCommand(_console).Build());
         foreach (HelpOption help in root.Options.OfType<HelpOption>())
         {
             if (help.Action is HelpAction standard)

@@ -1,5 +1,6 @@
 using HsmVault.Host.Bridge;
 using HsmVault.Host.Configuration;
+using HsmVault.Host.Fleet;
 using HsmVault.Host.Health;
 using HsmVault.Host.Listener;
 using HsmVault.Host.Pipeline;
@@ -51,10 +52,11 @@ public static class VaultHost
         var hsm = Bind<HsmOptions>(builder.Configuration, HsmOptions.Section, problems);
         var store = Bind<StoreOptions>(builder.Configuration, StoreOptions.Section, problems);
         var health = Bind<HealthOptions>(builder.Configuration, HealthOptions.Section, problems);
+        var fleet = Bind<FleetOptions>(builder.Configuration, FleetOptions.Section, problems);
         if (problems.Count > 0)
         {
             // The host will not be built, so validate here too: every problem in one message.
-            problems.AddRange([.. listener.Problems(), .. hsm.Problems(bridge is null), .. store.Problems(), .. health.Problems()]);
+            problems.AddRange([.. listener.Problems(), .. hsm.Problems(bridge is null), .. store.Problems(), .. health.Problems(), .. fleet.Problems()]);
             throw new HostConfigurationException(problems);
         }
 
@@ -62,6 +64,7 @@ public static class VaultHost
         AddOptions<HsmOptions>(builder, HsmOptions.Section, o => o.Problems(endpointRequired: bridge is null));
         AddOptions<StoreOptions>(builder, StoreOptions.Section, o => o.Problems());
         AddOptions<HealthOptions>(builder, HealthOptions.Section, o => o.Problems());
+        AddOptions<FleetOptions>(builder, FleetOptions.Section, o => o.Problems());
 
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         builder.Logging.AddConsole();
@@ -84,8 +87,21 @@ public static class VaultHost
             builder.Services.AddSingleton(bridge);
         }
 
-        builder.Services.AddSingleton<VaultPipeline>();
-        builder.Services.AddSingleton<IClientRequestHandler>(sp => sp.GetRequiredService<VaultPipeline>());
+        if (fleet.Enabled)
+        {
+            // A fleet member: one host per HSM, relaying between its HSM, the shared store and its peers.
+            builder.Services.AddSingleton<FleetPipeline>();
+            builder.Services.AddSingleton<IClientRequestHandler>(sp => sp.GetRequiredService<FleetPipeline>());
+            builder.Services.AddSingleton<IVaultService>(sp => sp.GetRequiredService<FleetPipeline>());
+            builder.Services.AddSingleton<PeerListener>();
+        }
+        else
+        {
+            builder.Services.AddSingleton<VaultPipeline>();
+            builder.Services.AddSingleton<IClientRequestHandler>(sp => sp.GetRequiredService<VaultPipeline>());
+            builder.Services.AddSingleton<IVaultService>(sp => sp.GetRequiredService<VaultPipeline>());
+        }
+
         builder.Services.AddSingleton<ClientListener>();
         builder.Services.AddSingleton<HealthEndpoint>();
         builder.Services.AddHealthChecks()
@@ -102,7 +118,16 @@ public static class VaultHost
                 }));
 
         // Hosted services stop in reverse order: health, listener (drain), then pipeline.
-        builder.Services.AddHostedService(sp => sp.GetRequiredService<VaultPipeline>());
+        if (fleet.Enabled)
+        {
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<FleetPipeline>());
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<PeerListener>());
+        }
+        else
+        {
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<VaultPipeline>());
+        }
+
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientListener>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<HealthEndpoint>());
         IHost host = builder.Build();

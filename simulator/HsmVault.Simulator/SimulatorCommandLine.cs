@@ -3,6 +3,7 @@ using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.Runtime.InteropServices;
 using HsmVault.Enclave;
+using HsmVault.Enclave.Fleet;
 using HsmVault.Protocol.Bridge;
 using HsmVault.Protocol.Fleet;
 using HsmVault.Simulator.Bridge;
@@ -12,8 +13,10 @@ using Net.Pkcs11Interop.Common;
 namespace HsmVault.Simulator;
 
 /// <summary>
-/// The simulator process's command line: <c>serve</c> runs one enclave over a SoftHSM2 (or any
-/// PKCS#11) token and serves it over the bridge protocol, as a vendor HSM's bridge would.
+/// The simulator process's command line: <c>serve</c> runs one enclave (a single-HSM vault, or with
+/// <c>--fleet</c> a fleet member) over a SoftHSM2 (or any PKCS#11) token and serves it over the bridge
+/// protocol, as a vendor HSM's bridge would; <c>clone</c> (TEST ONLY) makes another member of the same
+/// fleet from a provisioned state directory.
 /// </summary>
 public static class SimulatorCommandLine
 {
@@ -38,13 +41,7 @@ public static class SimulatorCommandLine
                 "created and initialised on first use, reused after a restart. Without it, --token-label and a PIN source " +
                 "name an existing token of the library's own configuration.",
         };
-        Option<string> library = new("--library")
-        {
-            Description = "The PKCS#11 module. Default: $HSMVAULT_PKCS11_LIBRARY, else SoftHSM2's " + Pkcs11Options.SoftHsm2LibraryPath + ".",
-            DefaultValueFactory = _ => Environment.GetEnvironmentVariable("HSMVAULT_PKCS11_LIBRARY") is { Length: > 0 } path
-                ? path
-                : Pkcs11Options.SoftHsm2LibraryPath,
-        };
+        Option<string> library = LibraryOption();
         Option<string> tokenLabel = new("--token-label")
         {
             Description = "Label of the token holding this HSM's keys.",
@@ -58,11 +55,7 @@ public static class SimulatorCommandLine
         {
             Description = "Read the token's user PIN from this file (existing tokens only).",
         };
-        Option<string> keyLabelPrefix = new("--key-label-prefix")
-        {
-            Description = "Prefix of the labels of every object the vault keeps on the token (several vaults can share a token under different prefixes).",
-            DefaultValueFactory = _ => "hsmvault",
-        };
+        Option<string> keyLabelPrefix = KeyLabelPrefixOption();
         Option<string> gcmIv = new("--gcm-iv")
         {
             Description = "Who makes the AES-GCM IV: caller (the services, from the token's RNG; SoftHSM2), token-parameter (the token writes it " +
@@ -72,13 +65,18 @@ public static class SimulatorCommandLine
         gcmIv.AcceptOnlyFromAmong("caller", "token-parameter", "token-appended");
         Option<int> attemptLimit = new("--attempt-limit")
         {
-            Description = "Wrong guesses after which a record is destroyed; fixed per fleet.",
+            Description = "Wrong guesses after which a record is destroyed; fixed per fleet. Not with --fleet.",
             DefaultValueFactory = _ => VaultPolicy.DefaultAttemptLimit,
         };
 
         Option<string?> operatorKey = new("--operator-key")
         {
-            Description = "The operator's ECDSA P-256 public key (SEC1 uncompressed, 130 hex digits) that may delete accounts; without it operator deletion is refused.",
+            Description = "The operator's ECDSA P-256 public key (SEC1 uncompressed, 130 hex digits) that may delete accounts; without it operator deletion is refused. Not with --fleet.",
+        };
+        Option<bool> fleet = new("--fleet")
+        {
+            Description = "Serve a fleet member (replication by majority quorum, docs/REPLICATION.md) instead of a single-HSM vault. " +
+                "Its attempt limit and operator key come from the fleet configuration handed over at genesis, so --attempt-limit and --operator-key are refused with it.",
         };
 
         Option<string> fleetId = new("--fleet-id")
@@ -91,12 +89,16 @@ public static class SimulatorCommandLine
             Description = "Write the fleet-key set (the JSON file clients pin with --fleet-key) here. Default: fleet-keys.json in --state-dir; without --state-dir, not written.",
         };
 
-        Command serve = new("serve", "Run one simulated HSM: the enclave over a PKCS#11 token, served over the bridge protocol until SIGINT/SIGTERM.")
+        Command serve = new("serve", "Run one simulated HSM: the enclave (a single-HSM vault, or with --fleet a fleet member) over a PKCS#11 token, served over the bridge protocol until SIGINT/SIGTERM.")
         {
-            listen, stateDirectory, library, tokenLabel, pinEnvironment, pinFile, keyLabelPrefix, gcmIv, attemptLimit, operatorKey, fleetId, fleetKeysOut,
+            listen, stateDirectory, library, tokenLabel, pinEnvironment, pinFile, keyLabelPrefix, gcmIv, attemptLimit, operatorKey, fleet, fleetId, fleetKeysOut,
         };
         serve.SetAction(async (parseResult, cancellationToken) =>
         {
+            // Given, not defaulted: a fleet member takes these from the fleet configuration instead.
+            string? refusedWithFleet = parseResult.GetResult(attemptLimit) is { Implicit: false } ? "--attempt-limit"
+                : parseResult.GetResult(operatorKey) is { Implicit: false } ? "--operator-key"
+                : null;
             ServeSettings settings = new(
                 parseResult.GetValue(listen)!,
                 parseResult.GetValue(stateDirectory),
@@ -109,23 +111,91 @@ public static class SimulatorCommandLine
                 parseResult.GetValue(attemptLimit),
                 parseResult.GetValue(operatorKey),
                 parseResult.GetValue(fleetId)!,
-                parseResult.GetValue(fleetKeysOut));
+                parseResult.GetValue(fleetKeysOut),
+                parseResult.GetValue(fleet),
+                refusedWithFleet);
             return await ServeAsync(settings, cancellationToken).ConfigureAwait(false);
         });
 
+        Option<string> cloneFrom = new("--from")
+        {
+            Description = "A provisioned simulator state directory (one 'serve --state-dir' has run on), the member to clone. Best stopped while it is copied.",
+            Required = true,
+        };
+        Option<string> cloneTo = new("--to")
+        {
+            Description = "The new state directory: a folder that does not exist yet, or an empty one.",
+            Required = true,
+        };
+        Option<string> cloneLibrary = LibraryOption();
+        Option<string> clonePrefix = KeyLabelPrefixOption();
+        Command clone = new("clone", CloneDescription) { cloneFrom, cloneTo, cloneLibrary, clonePrefix };
+        clone.SetAction(parseResult => Clone(
+            parseResult.GetValue(cloneFrom)!,
+            parseResult.GetValue(cloneTo)!,
+            parseResult.GetValue(cloneLibrary)!,
+            parseResult.GetValue(clonePrefix)!));
+
         var root = new RootCommand("hsmvault-simulator: a software HSM for HsmVault (the enclave over SoftHSM2, or a vendor token, through PKCS#11).")
         {
-            serve,
+            serve, clone,
         };
-        foreach (HelpOption help in root.Options.OfType<HelpOption>().Concat(serve.Options.OfType<HelpOption>()))
+        foreach (HelpOption help in root.Options.OfType<HelpOption>().Concat(serve.Options.OfType<HelpOption>()).Concat(clone.Options.OfType<HelpOption>()))
         {
             if (help.Action is HelpAction standard)
             {
-                help.Action = new HelpWithExitCodes(standard);
+                help.Action = new HelpWithExitCodes(standard, clone);
             }
         }
 
         return root;
+    }
+
+    private const string CloneDescription =
+        "TEST ONLY. Makes another simulated HSM of the same fleet from a provisioned state directory, for local fleets in tests: " +
+        "it copies the SoftHSM2 token files, so the clone holds the same fleet keys (record key, HMAC keys, AKE and channel key pairs, " +
+        "still sensitive and never extractable), then destroys the copy's identity key pair and NVRAM and generates a new identity key pair " +
+        "inside it (a distinct HSM, so a distinct fleet member, that has joined no fleet). No real HSM can be copied like this and no " +
+        "deployment may do it: a real fleet will move its keys by key wrap in a ceremony (each new HSM makes a key-transport key pair, the " +
+        "others wrap the fleet keys to it and it unwraps them inside itself; not built yet). See docs/SIMULATOR.md.";
+
+    private static Option<string> LibraryOption() => new("--library")
+    {
+        Description = "The PKCS#11 module. Default: $HSMVAULT_PKCS11_LIBRARY, else SoftHSM2's " + Pkcs11Options.SoftHsm2LibraryPath + ".",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable("HSMVAULT_PKCS11_LIBRARY") is { Length: > 0 } path
+            ? path
+            : Pkcs11Options.SoftHsm2LibraryPath,
+    };
+
+    private static Option<string> KeyLabelPrefixOption() => new("--key-label-prefix")
+    {
+        Description = "Prefix of the labels of every object the vault keeps on the token (several vaults can share a token under different prefixes).",
+        DefaultValueFactory = _ => "hsmvault",
+    };
+
+    private static int Clone(string from, string to, string library, string keyLabelPrefix)
+    {
+        SoftHsmStateClone.Result result;
+        try
+        {
+            result = SoftHsmStateClone.Clone(from, to, library, keyLabelPrefix);
+        }
+        catch (Exception ex) when (ex is HsmConfigurationException or IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"hsmvault-simulator: {OneLine(ex.Message)}");
+            return SimulatorExitCode.InvalidConfiguration;
+        }
+        catch (Exception ex) when (ex is HsmUnavailableException or Pkcs11Exception)
+        {
+            Console.Error.WriteLine($"hsmvault-simulator: the HSM failed during the clone: {OneLine(ex.Message)}");
+            return SimulatorExitCode.HsmUnavailable;
+        }
+
+        Console.WriteLine(
+            $"hsmvault-simulator: cloned '{Path.GetFullPath(from)}' into '{Path.GetFullPath(to)}' (token '{result.TokenLabel}'): the same fleet keys, " +
+            $"a new identity key (fleet member {Convert.ToHexStringLower(result.MemberId)}), no NVRAM. TEST ONLY: a copy of SoftHSM2 token files; " +
+            "a real fleet moves its keys by key wrap (docs/SIMULATOR.md)");
+        return SimulatorExitCode.Cloned;
     }
 
     private sealed record ServeSettings(
@@ -140,7 +210,9 @@ public static class SimulatorCommandLine
         int AttemptLimit,
         string? OperatorKeyHex,
         string FleetId,
-        string? FleetKeysOut)
+        string? FleetKeysOut,
+        bool Fleet,
+        string? RefusedWithFleet)
     {
         public string? FleetKeysPath => FleetKeysOut ?? (StateDirectory is { Length: > 0 } directory ? Path.Combine(directory, "fleet-keys.json") : null);
 
@@ -178,6 +250,11 @@ public static class SimulatorCommandLine
         try
         {
             endpoint = BridgeEndpoint.ParseListener(settings.Listen, "--listen");
+            if (settings.Fleet && settings.RefusedWithFleet is { } option)
+            {
+                throw new FormatException($"{option}: not with --fleet; a fleet member takes the attempt limit and operator key from the fleet configuration handed over at genesis.");
+            }
+
             _ = settings.OperatorKey;
             if (settings.AttemptLimit is < 1 or > 1000)
             {
@@ -220,9 +297,29 @@ public static class SimulatorCommandLine
             return SimulatorExitCode.InvalidConfiguration;
         }
 
-        VaultPolicy policy = new(AttemptLimit: settings.AttemptLimit, OperatorPublicKey: settings.OperatorKey);
-        VaultEnclave enclave = new(hsm, policy);
-        BridgeServer server = new(request => enclave.Handle(request), endpoint, Console.Error, policy.MaxRequestBytes);
+        Func<byte[], byte[]> handle;
+        int maxRequestBytes;
+        string served;
+        if (settings.Fleet)
+        {
+            // What fleet it is in, and under which policy, comes from its NVRAM and the configuration the hosts hand over.
+            FleetEnclave member = new(hsm);
+            handle = request => member.Handle(request);
+            maxRequestBytes = VaultPolicy.Default.MaxRequestBytes;
+            string memberId = Convert.ToHexStringLower(member.MemberId);
+            served = $"fleet member {memberId}, ";
+            Console.WriteLine($"hsmvault-simulator: serving fleet member {memberId} (identity key {Convert.ToHexStringLower(hsm.IdentityPublicKey)}); attempt limit and operator key come from the fleet configuration at genesis");
+        }
+        else
+        {
+            VaultPolicy policy = new(AttemptLimit: settings.AttemptLimit, OperatorPublicKey: settings.OperatorKey);
+            VaultEnclave enclave = new(hsm, policy);
+            handle = request => enclave.Handle(request);
+            maxRequestBytes = policy.MaxRequestBytes;
+            served = "";
+        }
+
+        BridgeServer server = new(handle, endpoint, Console.Error, maxRequestBytes);
 
         using CancellationTokenSource stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         using PosixSignalRegistration sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, context =>
@@ -232,7 +329,7 @@ public static class SimulatorCommandLine
         });
 
         await server.RunAsync(
-            () => Console.WriteLine($"hsmvault-simulator: listening on {endpoint.Display} (token '{options.TokenLabel}', {fleetKeysNote})"),
+            () => Console.WriteLine($"hsmvault-simulator: listening on {endpoint.Display} ({served}token '{options.TokenLabel}', {fleetKeysNote})"),
             stop.Token).ConfigureAwait(false);
         Console.WriteLine($"hsmvault-simulator: stopped after {server.RequestsHandled} requests");
         return SimulatorExitCode.Stopped;
@@ -283,14 +380,14 @@ public static class SimulatorCommandLine
         return new Pkcs11Options(settings.Library, settings.TokenLabel, pin, settings.KeyLabelPrefix) { GcmIvMode = ParseGcmIvMode(settings.GcmIv) };
     }
 
-    // The standard help, followed by the exit codes.
-    private sealed class HelpWithExitCodes(HelpAction standard) : SynchronousCommandLineAction
+    // The standard help, followed by the exit codes of the command it is for.
+    private sealed class HelpWithExitCodes(HelpAction standard, Command clone) : SynchronousCommandLineAction
     {
         public override int Invoke(ParseResult parseResult)
         {
             int code = standard.Invoke(parseResult);
             TextWriter output = parseResult.InvocationConfiguration.Output;
-            output.WriteLine(SimulatorExitCode.Table);
+            output.WriteLine(parseResult.CommandResult.Command == clone ? SimulatorExitCode.CloneTable : SimulatorExitCode.Table);
             output.WriteLine();
             return code;
         }

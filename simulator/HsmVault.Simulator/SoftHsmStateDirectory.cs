@@ -10,7 +10,20 @@ namespace HsmVault.Simulator;
 /// </summary>
 public static class SoftHsmStateDirectory
 {
-    private const string InitializedMarker = "token-initialized";
+    /// <summary>The file that says the token was initialised, and holds its label.</summary>
+    internal const string InitializedMarker = "token-initialized";
+
+    /// <summary>SoftHSM2's configuration, pointing at <see cref="TokenDirectoryName"/>.</summary>
+    internal const string ConfigurationFile = "softhsm2.conf";
+
+    /// <summary>The folder of SoftHSM2's file-backed tokens.</summary>
+    internal const string TokenDirectoryName = "tokens";
+
+    /// <summary>The user PIN file (mode 0600).</summary>
+    internal const string UserPinFile = "user-pin";
+
+    /// <summary>The security officer PIN file (mode 0600).</summary>
+    internal const string SecurityOfficerPinFile = "so-pin";
 
     /// <summary>
     /// Prepares <paramref name="directory"/> and points SOFTHSM2_CONF at it (this must happen before the
@@ -21,17 +34,17 @@ public static class SoftHsmStateDirectory
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         directory = Path.GetFullPath(directory);
-        string tokens = Path.Combine(directory, "tokens");
+        string tokens = Path.Combine(directory, TokenDirectoryName);
         Directory.CreateDirectory(tokens);
-        string config = Path.Combine(directory, "softhsm2.conf");
+        string config = Path.Combine(directory, ConfigurationFile);
         if (!File.Exists(config))
         {
             WriteConfiguration(config, tokens);
         }
 
         NativeEnvironment.Set("SOFTHSM2_CONF", config);
-        string userPinFile = EnsurePinFile(Path.Combine(directory, "user-pin"));
-        string securityOfficerPinFile = EnsurePinFile(Path.Combine(directory, "so-pin"));
+        string userPinFile = EnsurePinFile(Path.Combine(directory, UserPinFile));
+        string securityOfficerPinFile = EnsurePinFile(Path.Combine(directory, SecurityOfficerPinFile));
 
         string marker = Path.Combine(directory, InitializedMarker);
         if (!File.Exists(marker))

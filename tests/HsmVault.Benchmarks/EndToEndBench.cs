@@ -47,7 +47,7 @@ public static class EndToEndBench
         return RunAsync(warmUp, measure, quick ? 64 : 256, concurrency).GetAwaiter().GetResult();
     }
 
-    private static int[]? ParseClients(string list)
+    internal static int[]? ParseClients(string list)
     {
         string[] parts = list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
         var counts = new List<int>();
@@ -79,7 +79,7 @@ public static class EndToEndBench
         await using LocalFleet fleet = await LocalFleet.StartAsync($"bench-e2e-{Environment.ProcessId}").ConfigureAwait(false);
         int users = concurrency.Max();
         Stopwatch setup = Stopwatch.StartNew();
-        await RegisterAsync(fleet, users).ConfigureAwait(false);
+        await RegisterAsync(fleet.ClientOptions(IdentityKsf.Instance), users).ConfigureAwait(false);
         Console.WriteLine(string.Create(c, $"registered {users} users in {setup.Elapsed.TotalSeconds:F1} s; fleet-key set sha256 {Convert.ToHexStringLower(fleet.FleetKeys.Digest)[..16]}..."));
         Console.WriteLine();
         Console.WriteLine("| concurrent clients | recoveries | recoveries/s | p50 ms | p99 ms | max ms | ops per HSM batch | CPU ms/recovery: client, host, simulator |");
@@ -87,13 +87,13 @@ public static class EndToEndBench
 
         // One discarded round first: the host and simulator start cold, and tiered compilation
         // would otherwise be charged to whichever row comes first.
-        await MeasureAsync(fleet, Math.Min(8, users), warmUp, warmUp + warmUp).ConfigureAwait(false);
+        await MeasureAsync(fleet.ClientOptions(IdentityKsf.Instance), () => Metrics.ReadAsync(fleet.HealthPort, [fleet.Host], [fleet.Simulator]), Math.Min(8, users), warmUp, warmUp + warmUp).ConfigureAwait(false);
 
         var summary = new StringBuilder();
         int failures = 0;
         foreach (int clients in concurrency)
         {
-            Row row = await MeasureAsync(fleet, clients, warmUp, measure).ConfigureAwait(false);
+            Row row = await MeasureAsync(fleet.ClientOptions(IdentityKsf.Instance), () => Metrics.ReadAsync(fleet.HealthPort, [fleet.Host], [fleet.Simulator]), clients, warmUp, measure).ConfigureAwait(false);
             failures += row.Failures;
             Console.WriteLine(string.Create(c,
                 $"| {clients} | {row.Recoveries} | {row.PerSecond:F0} | {row.P50:F1} | {row.P99:F1} | {row.Max:F1} | {row.OpsPerBatch:F1} | {row.ClientCpu:F2}, {row.HostCpu:F2}, {row.SimulatorCpu:F2} |"));
@@ -111,22 +111,21 @@ public static class EndToEndBench
         return 0;
     }
 
-    private sealed record Row(int Recoveries, double PerSecond, double P50, double P99, double Max, double OpsPerBatch, double ClientCpu, double HostCpu, double SimulatorCpu, int Failures);
+    internal sealed record Row(int Recoveries, double PerSecond, double P50, double P99, double Max, double OpsPerBatch, double ClientCpu, double HostCpu, double SimulatorCpu, int Failures);
 
-    private static string User(int i) => "bench-user-" + i.ToString(CultureInfo.InvariantCulture);
+    internal static string User(int i) => "bench-user-" + i.ToString(CultureInfo.InvariantCulture);
 
-    private static byte[] Password(int i) => Encoding.UTF8.GetBytes("bench password " + i.ToString(CultureInfo.InvariantCulture));
+    internal static byte[] Password(int i) => Encoding.UTF8.GetBytes("bench password " + i.ToString(CultureInfo.InvariantCulture));
 
-    private static byte[] Key(int i)
+    internal static byte[] Key(int i)
     {
         byte[] key = new byte[VaultClient.BackupKeyBytes];
         key.AsSpan().Fill((byte)i);
         return key;
     }
 
-    private static async Task RegisterAsync(LocalFleet fleet, int users)
+    internal static async Task RegisterAsync(VaultClientOptions options, int users)
     {
-        VaultClientOptions options = fleet.ClientOptions(IdentityKsf.Instance);
         await Parallel.ForAsync(0, users, new ParallelOptions { MaxDegreeOfParallelism = 8 }, async (i, ct) =>
         {
             await using VaultClient client = new(options);
@@ -138,9 +137,13 @@ public static class EndToEndBench
         }).ConfigureAwait(false);
     }
 
-    private static async Task<Row> MeasureAsync(LocalFleet fleet, int clients, TimeSpan warmUp, TimeSpan measure)
+    /// <summary>
+    /// <paramref name="clients"/> clients, each with its own connection and user, recover in a loop:
+    /// <paramref name="warmUp"/>, then <paramref name="measure"/> measured; <paramref name="metrics"/>
+    /// reads batch counters and CPU times before and after.
+    /// </summary>
+    internal static async Task<Row> MeasureAsync(VaultClientOptions options, Func<Task<Metrics>> metrics, int clients, TimeSpan warmUp, TimeSpan measure)
     {
-        VaultClientOptions options = fleet.ClientOptions(IdentityKsf.Instance);
         VaultClient[] connected = new VaultClient[clients];
         for (int i = 0; i < clients; i++)
         {
@@ -178,12 +181,12 @@ public static class EndToEndBench
             Task[] loops = Enumerable.Range(0, clients).Select(i => Task.Run(() => Loop(i))).ToArray();
             await Task.Delay(warmUp).ConfigureAwait(false);
 
-            Metrics before = await Metrics.ReadAsync(fleet).ConfigureAwait(false);
+            Metrics before = await metrics().ConfigureAwait(false);
             long begin = Stopwatch.GetTimestamp();
             Interlocked.Exchange(ref measuring, 1);
             Interlocked.Exchange(ref stopAt, begin + (long)(measure.TotalSeconds * Stopwatch.Frequency));
             await Task.WhenAll(loops).ConfigureAwait(false);
-            Metrics after = await Metrics.ReadAsync(fleet).ConfigureAwait(false);
+            Metrics after = await metrics().ConfigureAwait(false);
 
             double[] sorted = latencies.SelectMany(l => l).Order().ToArray();
             int n = sorted.Length;
@@ -213,20 +216,21 @@ public static class EndToEndBench
         sorted.Length == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
 
     /// <summary>The host's batch counters and each process's CPU time at one instant.</summary>
-    private sealed record Metrics(long Batches, long Operations, TimeSpan Client, TimeSpan Host, TimeSpan Simulator)
+    internal sealed record Metrics(long Batches, long Operations, TimeSpan Client, TimeSpan Host, TimeSpan Simulator)
     {
         private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
 
-        public static async Task<Metrics> ReadAsync(LocalFleet fleet)
+        /// <summary>Batch counters from the host at <paramref name="healthPort"/>; CPU summed over <paramref name="hosts"/> and <paramref name="simulators"/>.</summary>
+        public static async Task<Metrics> ReadAsync(int healthPort, IEnumerable<ChildProcess?> hosts, IEnumerable<ChildProcess?> simulators)
         {
             // The Prometheus text format: one "name{labels} value" line per sample.
-            string text = await Http.GetStringAsync(new Uri($"http://127.0.0.1:{fleet.HealthPort}/metrics")).ConfigureAwait(false);
+            string text = await Http.GetStringAsync(new Uri($"http://127.0.0.1:{healthPort}/metrics")).ConfigureAwait(false);
             return new Metrics(
                 Sample(text, "hsmvault_host_batches_total"),
                 Sample(text, "hsmvault_host_batch_operations_sum"),
                 Process.GetCurrentProcess().TotalProcessorTime,
-                CpuTime(fleet.Host),
-                CpuTime(fleet.Simulator));
+                hosts.Aggregate(TimeSpan.Zero, (sum, child) => sum + CpuTime(child)),
+                simulators.Aggregate(TimeSpan.Zero, (sum, child) => sum + CpuTime(child)));
         }
 
         // The sum over a metric's samples (0 before the first measurement, when the exporter lists none).

@@ -43,5 +43,11 @@ internal sealed class FailingVaultStore : IVaultStore
 
     public string? CheckHealth() => Unhealthy ? "the store test.db is damaged (test)" : _inner.CheckHealth();
 
+    public void Refresh() => _inner.Refresh();
+
+    public byte[]? ReadFleetValue(string name) => _inner.ReadFleetValue(name);
+
+    public bool CompareAndSetFleetValue(string name, byte[]? expected, byte[] value) => _inner.CompareAndSetFleetValue(name, expected, value);
+
     public void Dispose() => _inner.Dispose();
 }

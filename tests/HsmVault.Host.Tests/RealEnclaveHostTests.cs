@@ -151,7 +151,7 @@ public sealed class RealEnclaveHostTests
     }
 
     /// <summary>A running host daemon (VaultHost) on free loopback ports.</summary>
-    internal sealed class RunningHost : IAsyncDisposable
+    internal sealed class RunningHost : IAsyncDisposable, IClientSender
     {
         private readonly IHost _host;
 
@@ -196,6 +196,12 @@ public sealed class RealEnclaveHostTests
     }
 
     /// <summary>The OPAQUE client side of one user, speaking to a <see cref="RunningHost"/> through the channel, as a real client does.</summary>
+    /// <summary>Something that carries a sealed client request to a vault and brings its answer back.</summary>
+    internal interface IClientSender
+    {
+        Task<ClientResponse> SendAsync(ClientRequest request);
+    }
+
     internal sealed class OpaqueUser
     {
         private readonly OpaqueClient _client = new(OpaqueConfiguration.ForTesting(Encoding.UTF8.GetBytes(VaultPolicy.DefaultOpaqueContext)), SystemRandomSource.Instance);
@@ -217,13 +223,13 @@ public sealed class RealEnclaveHostTests
         public ClientRequest Seal(VaultRequest operation) => Requests.Seal(_name, operation, _channelKey);
 
         /// <summary>Seals <paramref name="operation"/>, sends it through the host and opens the vault's answer.</summary>
-        public async Task<VaultResponse> ExchangeAsync(RunningHost host, VaultRequest operation)
+        public async Task<VaultResponse> ExchangeAsync(IClientSender host, VaultRequest operation)
         {
             ClientRequest request = Seal(operation);
             return TestChannel.Open(request, await host.SendAsync(request));
         }
 
-        public async Task RegisterAsync(RunningHost host, string password, byte[] blob)
+        public async Task RegisterAsync(IClientSender host, string password, byte[] blob)
         {
             byte[] request = _client.CreateRegistrationRequest(Encoding.UTF8.GetBytes(password), out ClientRegistrationState state);
             VaultResponse started = await ExchangeAsync(host, new VaultRequest { RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(request) } });
@@ -242,7 +248,7 @@ public sealed class RealEnclaveHostTests
         }
 
         /// <summary>The recovered blob, or null when the password is wrong.</summary>
-        public async Task<byte[]?> RecoverAsync(RunningHost host, string password)
+        public async Task<byte[]?> RecoverAsync(IClientSender host, string password)
         {
             byte[] ke1 = _client.GenerateKE1(Encoding.UTF8.GetBytes(password), out ClientLoginState state);
             VaultResponse started = await ExchangeAsync(host, new VaultRequest { LoginStart = new LoginStart { Ke1 = ByteString.CopyFrom(ke1) } });

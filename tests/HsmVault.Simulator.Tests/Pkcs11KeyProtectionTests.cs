@@ -58,7 +58,28 @@ public sealed class Pkcs11KeyProtectionTests
     public void Key_is_a_sensitive_token_object_that_was_never_extractable(CKO objectClass, string label)
     {
         using var inspector = new TokenInspector(Options);
-        IObjectHandle key = inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}");
+        AssertSensitiveTokenObjectNeverExtractable(inspector, inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}"));
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(SecretAndPrivateKeys))]
+    public void Reading_the_key_value_is_refused(CKO objectClass, string label)
+    {
+        using var inspector = new TokenInspector(Options);
+        AssertValueCannotBeRead(inspector, inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}"));
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(SecretAndPrivateKeys))]
+    public void Wrapping_the_key_out_of_the_token_is_refused(CKO objectClass, string label)
+    {
+        using var inspector = new TokenInspector(Options);
+        AssertCannotBeWrapped(inspector, inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}"));
+    }
+
+    /// <summary>A private, sensitive token object that was generated inside the token and never extractable.</summary>
+    internal static void AssertSensitiveTokenObjectNeverExtractable(TokenInspector inspector, IObjectHandle key)
+    {
         Assert.IsTrue(inspector.Read(key, CKA.CKA_TOKEN).GetValueAsBool(), "CKA_TOKEN");
         Assert.IsTrue(inspector.Read(key, CKA.CKA_PRIVATE).GetValueAsBool(), "CKA_PRIVATE");
         Assert.IsTrue(inspector.Read(key, CKA.CKA_SENSITIVE).GetValueAsBool(), "CKA_SENSITIVE");
@@ -68,24 +89,18 @@ public sealed class Pkcs11KeyProtectionTests
         Assert.IsTrue(inspector.Read(key, CKA.CKA_LOCAL).GetValueAsBool(), "CKA_LOCAL: generated inside the token");
     }
 
-    [TestMethod]
-    [DynamicData(nameof(SecretAndPrivateKeys))]
-    public void Reading_the_key_value_is_refused(CKO objectClass, string label)
+    /// <summary>C_GetAttributeValue refuses CKA_VALUE as sensitive.</summary>
+    internal static void AssertValueCannotBeRead(TokenInspector inspector, IObjectHandle key)
     {
-        using var inspector = new TokenInspector(Options);
-        IObjectHandle key = inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}");
         Assert.AreEqual(CKR.CKR_ATTRIBUTE_SENSITIVE, inspector.GetAttributeReturnValue(key, CKA.CKA_VALUE));
         IObjectAttribute value = inspector.Read(key, CKA.CKA_VALUE);
         Assert.IsTrue(value.CannotBeRead);
         Assert.ThrowsExactly<AttributeValueException>(() => value.GetValueAsByteArray());
     }
 
-    [TestMethod]
-    [DynamicData(nameof(SecretAndPrivateKeys))]
-    public void Wrapping_the_key_out_of_the_token_is_refused(CKO objectClass, string label)
+    /// <summary>C_WrapKey under a fresh wrapping key of the inspector's own is refused as unextractable.</summary>
+    internal static void AssertCannotBeWrapped(TokenInspector inspector, IObjectHandle key)
     {
-        using var inspector = new TokenInspector(Options);
-        IObjectHandle key = inspector.FindSingle(objectClass, $"{Options.KeyLabelPrefix}-{label}");
         using IMechanism keyGeneration = inspector.Mechanisms.Create(CKM.CKM_AES_KEY_GEN);
         IObjectHandle wrappingKey = inspector.Session.GenerateKey(keyGeneration,
         [

@@ -131,6 +131,22 @@ public sealed class ChildProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>Waits for the process to end by itself; kills it after <paramref name="limit"/>. Returns its exit code.</summary>
+    public async Task<int> WaitForExitAsync(TimeSpan limit)
+    {
+        using CancellationTokenSource wait = new(limit);
+        try
+        {
+            await _process.WaitForExitAsync(wait.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            await KillAsync().ConfigureAwait(false);
+        }
+
+        return _process.ExitCode;
+    }
+
     /// <summary>Kills the process at once, like a crash or a power cut.</summary>
     public async Task KillAsync()
     {

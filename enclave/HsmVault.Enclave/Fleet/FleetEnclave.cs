@@ -475,6 +475,7 @@ public sealed class FleetEnclave
         var state = new FleetState
         {
             Member = ByteString.CopyFrom(_memberId),
+            IdentityPublicKey = ByteString.CopyFrom(_hsm.IdentityPublicKey),
             Role = nvram is null ? FleetRole.Unjoined : _opened is null ? FleetRole.Closed : _leader is null ? FleetRole.Witness : FleetRole.Leader,
         };
         if (nvram is not null)

@@ -21,6 +21,7 @@ internal static class HostConfigurationSources
         [HsmOptions.Section] = typeof(HsmOptions),
         [StoreOptions.Section] = typeof(StoreOptions),
         [HealthOptions.Section] = typeof(HealthOptions),
+        [Fleet.FleetOptions.Section] = typeof(Fleet.FleetOptions),
     };
 
     // What a misspelling is compared with; the logging keys the docs name are included so they get suggestions too.

@@ -10,9 +10,9 @@ namespace HsmVault.Host.Health;
 /// </summary>
 public sealed class VaultLivenessCheck : IHealthCheck
 {
-    private readonly VaultPipeline _pipeline;
+    private readonly IVaultService _pipeline;
 
-    public VaultLivenessCheck(VaultPipeline pipeline)
+    public VaultLivenessCheck(IVaultService pipeline)
     {
         _pipeline = pipeline ?? throw new ArgumentNullException(nameof(pipeline));
     }

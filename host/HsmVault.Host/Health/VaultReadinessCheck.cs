@@ -13,9 +13,9 @@ public sealed class VaultReadinessCheck : IHealthCheck
     /// <summary>The key of the <see cref="VaultHealthSnapshot"/> in the check's data.</summary>
     public const string SnapshotKey = "vault";
 
-    private readonly VaultPipeline _pipeline;
+    private readonly IVaultService _pipeline;
 
-    public VaultReadinessCheck(VaultPipeline pipeline)
+    public VaultReadinessCheck(IVaultService pipeline)
     {
         _pipeline = pipeline ?? throw new ArgumentNullException(nameof(pipeline));
     }

@@ -24,7 +24,7 @@ namespace HsmVault.Host.Pipeline;
 /// dead HSM without racing a batch on the bridge) and retries an unreachable HSM with capped
 /// exponential backoff.
 /// </summary>
-public sealed partial class VaultPipeline : IClientRequestHandler, IHostedService, IDisposable
+public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService, IHostedService, IDisposable
 {
     // Room for the EnclaveRequest/Batch wrappers and per-operation field headers.
     private const int FrameOverheadBytes = 64;
@@ -262,31 +262,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
 
     private List<PendingOperation> CollectBatch()
     {
-        var batch = new List<PendingOperation>();
-        var users = new HashSet<byte[]>(ByteArrayComparer.Instance);
-        var deferred = new List<PendingOperation>();
-        var candidates = new Queue<PendingOperation>(_carry);
-        while (batch.Count < _batchLimit)
-        {
-            PendingOperation? next = candidates.Count > 0 ? candidates.Dequeue()
-                : _queue.Reader.TryRead(out PendingOperation? read) ? read : null;
-            if (next is null)
-            {
-                break;
-            }
-
-            // The enclave accepts one operation per user per batch; later ones wait for the next.
-            if (users.Add(next.Key))
-            {
-                batch.Add(next);
-            }
-            else
-            {
-                deferred.Add(next);
-            }
-        }
-
-        _carry = [.. deferred, .. candidates];
+        (List<PendingOperation> batch, _carry) = BatchCollector.Collect(_carry, _queue.Reader, _batchLimit);
         return batch;
     }
 
@@ -462,39 +438,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
             return "batch_result.entry.previous_mac: does not chain to the store's last entry";
         }
 
-        return ApplyWrites(tree, result.Writes, entry.MerkleRoot.Span, "batch_result");
-    }
-
-    // Applies record writes to the store's tree and checks they lead to the root the enclave committed.
-    private static string? ApplyWrites(SparseMerkleTree tree, IReadOnlyList<RecordWrite> writes, ReadOnlySpan<byte> committedRoot, string field)
-    {
-        try
-        {
-            foreach (RecordWrite write in writes)
-            {
-                if (!write.Key.Span.SequenceEqual(MerkleHashing.UserKey(write.UserId.Span)))
-                {
-                    return $"{field}.writes: a key is not SHA-256 of its user id";
-                }
-
-                if (write.Record is null)
-                {
-                    tree.Remove(write.Key.Span);
-                }
-                else
-                {
-                    tree.Set(write.Key.Span, MerkleHashing.RecordValueHash(write.Record));
-                }
-            }
-        }
-        catch (Exception ex) when (ex is MerkleProofException or ArgumentException)
-        {
-            return $"{field}.writes: cannot be applied to the store's tree ({ex.Message})";
-        }
-
-        return tree.Root.AsSpan().SequenceEqual(committedRoot)
-            ? null
-            : $"{field}.entry.merkle_root: differs from the root the writes give over the store's tree";
+        return EnclaveWrites.Apply(tree, result.Writes, entry.MerkleRoot.Span, "batch_result");
     }
 
     /// <summary>
@@ -520,7 +464,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IHostedServic
 
         var staged = new StagedMerkleNodeStore(_store.Nodes);
         var tree = new SparseMerkleTree(staged, store.MerkleRoot);
-        if (ApplyWrites(tree, report.LastWrites, entry.MerkleRoot.Span, "state_report") is { } violation)
+        if (EnclaveWrites.Apply(tree, report.LastWrites, entry.MerkleRoot.Span, "state_report") is { } violation)
         {
             LogProtocolViolation(violation);
             return false;

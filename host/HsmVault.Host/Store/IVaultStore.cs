@@ -34,4 +34,20 @@ public interface IVaultStore : IDisposable
     /// pipeline's health probe, on the pipeline's loop like every other store call; never throws.
     /// </summary>
     string? CheckHealth();
+
+    /// <summary>
+    /// Re-reads the committed state from the medium. The hosts of a fleet share one store and only the
+    /// leader's host appends, so every other host refreshes before it reads the log or the tree.
+    /// </summary>
+    void Refresh();
+
+    /// <summary>The fleet value stored under <paramref name="name"/> (configuration, fleet id, leader lease), or null.</summary>
+    byte[]? ReadFleetValue(string name);
+
+    /// <summary>
+    /// Sets the fleet value <paramref name="name"/> to <paramref name="value"/> only if it now holds
+    /// <paramref name="expected"/> (null: only if it is absent). True when this call wrote it: the
+    /// first writer wins, and a compare-and-set lets hosts hand a lease over without a lock server.
+    /// </summary>
+    bool CompareAndSetFleetValue(string name, byte[]? expected, byte[] value);
 }

@@ -41,6 +41,7 @@ public sealed class PostgresVaultStore : IVaultStore
         "CREATE TABLE IF NOT EXISTS records (key BYTEA PRIMARY KEY, user_id BYTEA NOT NULL, version BIGINT NOT NULL, ciphertext BYTEA NOT NULL)",
         "CREATE TABLE IF NOT EXISTS log_entries (log_index BIGINT PRIMARY KEY, entry BYTEA NOT NULL)",
         "CREATE TABLE IF NOT EXISTS merkle_nodes (hash BYTEA PRIMARY KEY, kind SMALLINT NOT NULL, a BYTEA NOT NULL, b BYTEA NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS fleet_values (name TEXT PRIMARY KEY, value BYTEA NOT NULL)",
     ];
 
     private readonly NpgsqlDataSource _dataSource;
@@ -184,6 +185,46 @@ public sealed class PostgresVaultStore : IVaultStore
         }
     }
 
+    /// <inheritdoc />
+    public void Refresh() => Volatile.Write(ref _state, Run(_dataSource, Name, connection => ReadState(connection, null, Name)));
+
+    /// <inheritdoc />
+    public byte[]? ReadFleetValue(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        return Run(_dataSource, Name, connection =>
+        {
+            using NpgsqlCommand command = new("SELECT value FROM fleet_values WHERE name = $1", connection);
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = name });
+            return command.ExecuteScalar() as byte[];
+        });
+    }
+
+    /// <inheritdoc />
+    public bool CompareAndSetFleetValue(string name, byte[]? expected, byte[] value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(value);
+
+        // One statement, so it is atomic at any isolation level, on PostgreSQL and its distributed cousins alike.
+        return Run(_dataSource, Name, connection =>
+        {
+            using NpgsqlCommand command = new(
+                expected is null
+                    ? "INSERT INTO fleet_values (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING"
+                    : "UPDATE fleet_values SET value = $2 WHERE name = $1 AND value = $3",
+                connection);
+            command.Parameters.Add(new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Text, Value = name });
+            command.Parameters.Add(Bytes(value));
+            if (expected is not null)
+            {
+                command.Parameters.Add(Bytes(expected));
+            }
+
+            return command.ExecuteNonQuery() == 1;
+        });
+    }
+
     public void Dispose() => _dataSource.Dispose();
 
     private VaultStoreState CommitOnce(PreparedCommit commit, bool outcomeUnknown)
@@ -255,6 +296,7 @@ public sealed class PostgresVaultStore : IVaultStore
             update.ExecuteNonQuery();
         }
 
+        CrashPoints.Maybe(CrashPoints.MidStore);
         transaction.Commit();
         return new VaultStoreState(commit.Entry.Index, commit.MerkleRoot, commit.Mac, recordCount);
     }

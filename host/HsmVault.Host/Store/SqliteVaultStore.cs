@@ -86,6 +86,9 @@ public sealed class SqliteVaultStore : IVaultStore
                     CREATE TABLE IF NOT EXISTS log_entries (
                         log_index INTEGER PRIMARY KEY,
                         entry BLOB NOT NULL);
+                    CREATE TABLE IF NOT EXISTS fleet_values (
+                        name TEXT PRIMARY KEY,
+                        value BLOB NOT NULL) WITHOUT ROWID;
                     """);
                 SqliteMerkleNodeStore.CreateSchema(connection, schema);
                 using SqliteCommand seed = connection.CreateCommand();
@@ -184,6 +187,7 @@ public sealed class SqliteVaultStore : IVaultStore
             }
         }
 
+        CrashPoints.Maybe(CrashPoints.MidStore);
         if (commit.Writes.Count > 0)
         {
             using RecordWriter writer = new(_connection, transaction);
@@ -240,6 +244,62 @@ public sealed class SqliteVaultStore : IVaultStore
         catch (StoreUnreadableException ex)
         {
             return ex.Message;
+        }
+    }
+
+    /// <inheritdoc />
+    public void Refresh()
+    {
+        try
+        {
+            Volatile.Write(ref _state, ReadState(_connection, _path));
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"the store {_path} {SqliteProblems.Describe(ex)}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public byte[]? ReadFleetValue(string name)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        try
+        {
+            using SqliteCommand command = _connection.CreateCommand();
+            command.CommandText = "SELECT value FROM fleet_values WHERE name = $name;";
+            command.Parameters.AddWithValue("$name", name);
+            return command.ExecuteScalar() as byte[];
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"the store {_path} {SqliteProblems.Describe(ex)}", ex);
+        }
+    }
+
+    /// <inheritdoc />
+    public bool CompareAndSetFleetValue(string name, byte[]? expected, byte[] value)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(value);
+        try
+        {
+            using SqliteCommand command = _connection.CreateCommand();
+            command.CommandText = expected is null
+                ? "INSERT INTO fleet_values (name, value) VALUES ($name, $value) ON CONFLICT (name) DO NOTHING;"
+                : "UPDATE fleet_values SET value = $value WHERE name = $name AND value = $expected;";
+            command.Parameters.AddWithValue("$name", name);
+            command.Parameters.AddWithValue("$value", value);
+            if (expected is not null)
+            {
+                command.Parameters.AddWithValue("$expected", expected);
+            }
+
+            return command.ExecuteNonQuery() == 1;
+        }
+        catch (SqliteException ex)
+        {
+            throw new StoreUnavailableException($"the store {_path} {SqliteProblems.Describe(ex)}", ex);
         }
     }
 

@@ -434,7 +434,8 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         return !normalized.IsInfinity && CryptographicOperations.FixedTimeEquals(normalized.AffineXCoord.GetEncoded(), x);
     }
 
-    private static void LogIn(ISession session, Pkcs11Options options)
+    /// <summary>Logs <paramref name="session"/> in as the user with the PIN of <paramref name="options"/> (an existing login of this process is shared).</summary>
+    internal static void LogIn(ISession session, Pkcs11Options options)
     {
         byte[] pin = options.Pin.Resolve();
         try

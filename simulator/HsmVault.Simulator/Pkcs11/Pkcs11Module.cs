@@ -59,6 +59,16 @@ internal sealed class Pkcs11Module
         }
     }
 
+    /// <summary>Whether this process holds the library at <paramref name="libraryPath"/> loaded (and so initialised) now.</summary>
+    internal static bool IsLoaded(string libraryPath)
+    {
+        string path = System.IO.Path.GetFullPath(libraryPath);
+        lock (Registry)
+        {
+            return Loaded.ContainsKey(path);
+        }
+    }
+
     internal void Release()
     {
         lock (Registry)

@@ -9,8 +9,6 @@ namespace HsmVault.Simulator.Tests.Bridge;
 [TestClass]
 public sealed class SimulatorStartupTests
 {
-    private static readonly TimeSpan Limit = TimeSpan.FromSeconds(60);
-
     [TestMethod]
     public void An_unknown_token_label_names_it_and_lists_the_labels_present()
     {
@@ -18,7 +16,7 @@ public sealed class SimulatorStartupTests
         string present = sandbox.SharedToken.TokenLabel;
         string socket = Path.Combine(Path.GetTempPath(), $"hsmvault-unknown-{Environment.ProcessId}.sock");
 
-        Outcome outcome = Run(
+        Outcome outcome = SimulatorProcess.Run(
             ["serve", "--listen", "unix:" + socket, "--library", sandbox.LibraryPath, "--token-label", "no-such-token", "--pin-env", "HSMVAULT_TEST_UNSET_PIN"],
             SandboxEnvironment(sandbox));
 
@@ -49,7 +47,7 @@ public sealed class SimulatorStartupTests
             SoftHsmStateDirectory.WriteConfiguration(config, tokens);
             File.AppendAllText(config, "slots.mechanisms = -CKM_MD5,CKM_AES_GCM,CKM_EC_KEY_PAIR_GEN\n");
 
-            Outcome outcome = Run(
+            Outcome outcome = SimulatorProcess.Run(
                 ["serve", "--listen", "unix:" + Path.Combine(directory, "hsm.sock"), "--state-dir", directory, "--library", sandbox.LibraryPath],
                 new Dictionary<string, string> { ["SOFTHSM2_CONF"] = config });
 
@@ -73,7 +71,7 @@ public sealed class SimulatorStartupTests
     [TestMethod]
     public void A_command_line_that_does_not_parse_is_a_configuration_error()
     {
-        Outcome outcome = Run(["serve"], new Dictionary<string, string>());
+        Outcome outcome = SimulatorProcess.Run(["serve"]);
         Assert.AreEqual(SimulatorExitCode.InvalidConfiguration, outcome.ExitCode, outcome.ToString());
         Assert.Contains("--listen", outcome.Error);
     }
@@ -81,11 +79,48 @@ public sealed class SimulatorStartupTests
     [TestMethod]
     public void Help_lists_the_exit_codes()
     {
-        Outcome outcome = Run(["serve", "--help"], new Dictionary<string, string>());
+        Outcome outcome = SimulatorProcess.Run(["serve", "--help"]);
         Assert.AreEqual(0, outcome.ExitCode, outcome.ToString());
         Assert.Contains(SimulatorExitCode.Table, outcome.Output.ReplaceLineEndings("\n"));
         Assert.Contains("--gcm-iv", outcome.Output);
         Assert.Contains("--key-label-prefix", outcome.Output);
+        Assert.Contains("--fleet", outcome.Output);
+    }
+
+    [TestMethod]
+    [DataRow("--attempt-limit", "5")]
+    [DataRow("--operator-key", "04")]
+    public void A_fleet_member_refuses_the_policy_options_its_fleet_configuration_sets(string option, string value)
+    {
+        string directory = Directory.CreateTempSubdirectory("hsmvault-fleetopt-").FullName;
+        try
+        {
+            string state = Path.Combine(directory, "state");
+            Outcome outcome = SimulatorProcess.Run(["serve", "--fleet", option, value, "--listen", "unix:" + Path.Combine(directory, "hsm.sock"), "--state-dir", state]);
+
+            Assert.AreEqual(SimulatorExitCode.InvalidConfiguration, outcome.ExitCode, outcome.ToString());
+            string line = outcome.SingleErrorLine();
+            Assert.StartsWith($"hsmvault-simulator: {option}: not with --fleet", line);
+            Assert.Contains("fleet configuration", line);
+            Assert.IsFalse(Directory.Exists(state), "refused before any token was made");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void Clone_help_says_it_is_test_only_and_lists_its_exit_codes()
+    {
+        Outcome outcome = SimulatorProcess.Run(["clone", "--help"]);
+        Assert.AreEqual(0, outcome.ExitCode, outcome.ToString());
+        string help = outcome.Output.ReplaceLineEndings("\n");
+        Assert.Contains("TEST ONLY", help);
+        Assert.Contains("key wrap", help);
+        Assert.Contains("--from", help);
+        Assert.Contains("--to", help);
+        Assert.Contains(SimulatorExitCode.CloneTable, help);
     }
 
     [TestMethod]
@@ -97,7 +132,7 @@ public sealed class SimulatorStartupTests
         Dictionary<string, string> environment = SandboxEnvironment(sandbox);
         environment["HSMVAULT_TEST_SIMULATOR_PIN"] = SoftHsmSandbox.PinOf(options);
 
-        var start = StartInfo(
+        var start = SimulatorProcess.StartInfo(
             ["serve", "--listen", "unix:" + socket, "--library", sandbox.LibraryPath, "--token-label", options.TokenLabel,
                 "--pin-env", "HSMVAULT_TEST_SIMULATOR_PIN", "--key-label-prefix", options.KeyLabelPrefix],
             environment);
@@ -130,56 +165,4 @@ public sealed class SimulatorStartupTests
 
     private static Dictionary<string, string> SandboxEnvironment(SoftHsmSandbox sandbox) =>
         sandbox.ConfigPath.Length > 0 ? new() { ["SOFTHSM2_CONF"] = sandbox.ConfigPath } : [];
-
-    private static ProcessStartInfo StartInfo(string[] arguments, Dictionary<string, string> environment)
-    {
-        string dll = Path.Combine(AppContext.BaseDirectory, "HsmVault.Simulator.dll");
-        Assert.IsTrue(File.Exists(dll), $"the simulator is built next to the tests: {dll}");
-        var start = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        start.ArgumentList.Add(dll);
-        foreach (string argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        foreach ((string name, string value) in environment)
-        {
-            start.Environment[name] = value;
-        }
-
-        return start;
-    }
-
-    private static Outcome Run(string[] arguments, Dictionary<string, string> environment)
-    {
-        using Process process = Process.Start(StartInfo(arguments, environment)) ?? throw new InvalidOperationException("dotnet did not start");
-        Task<string> stdout = process.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(Limit))
-        {
-            process.Kill(entireProcessTree: true);
-            Assert.Fail($"the simulator did not exit within {Limit.TotalSeconds} s");
-        }
-
-        return new Outcome(process.ExitCode, stdout.Result, stderr.Result);
-    }
-
-    private sealed record Outcome(int ExitCode, string Output, string Error)
-    {
-        /// <summary>Standard error must be exactly one line: a stack trace would add its frames.</summary>
-        public string SingleErrorLine()
-        {
-            string[] lines = Error.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-            Assert.HasCount(1, lines, $"one line on stderr, no stack trace: {Error}");
-            Assert.StartsWith("hsmvault-simulator: ", lines[0]);
-            return lines[0];
-        }
-
-        public override string ToString() => $"exit {ExitCode}; stdout: {Output}; stderr: {Error}";
-    }
 }

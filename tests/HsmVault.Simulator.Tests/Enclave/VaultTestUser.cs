@@ -10,28 +10,36 @@ using HsmVault.Testing;
 namespace HsmVault.Simulator.Tests.Enclave;
 
 /// <summary>
-/// A user of a <see cref="InMemoryVaultHost"/>: runs the OPAQUE client and, as the real client does,
-/// uploads its backup key sealed under a key derived from the OPAQUE export key, so that only a
-/// successful recovery (session key, then export key) gives the key back.
+/// A user of a vault (an <see cref="InMemoryVaultHost"/>, or any honest host's round trip): runs the
+/// OPAQUE client and, as the real client does, uploads its backup key sealed under a key derived from
+/// the OPAQUE export key, so that only a successful recovery (session key, then export key) gives the key back.
 /// </summary>
-internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
+/// <param name="send">One request through the host and the enclave, and the opened answer.</param>
+/// <param name="akePublicKey">The vault's AKE public key, the OPAQUE server identity.</param>
+/// <param name="name">The user id.</param>
+internal sealed class VaultTestUser(Func<UserRequest, VaultResponse> send, Func<byte[]> akePublicKey, string name)
 {
     private static readonly OpaqueConfiguration Configuration = OpaqueConfiguration.ForTesting("HsmVault-v1"u8);
     private readonly OpaqueClient _client = new(Configuration, SystemRandomSource.Instance);
+
+    public VaultTestUser(InMemoryVaultHost host, string name)
+        : this(host.Send, () => host.AkePublicKey, name)
+    {
+    }
 
     public ByteString UserId { get; } = ByteString.CopyFromUtf8(name);
 
     public void Register(string password, ReadOnlySpan<byte> backupKey)
     {
         byte[] request = _client.CreateRegistrationRequest(Encoding.UTF8.GetBytes(password), out ClientRegistrationState state);
-        VaultResponse started = host.Send(new UserRequest(UserId, new VaultRequest
+        VaultResponse started = send(new UserRequest(UserId, new VaultRequest
         {
             RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(request) },
         }));
         Assert.AreEqual(VaultResponse.ResultOneofCase.RegisterStarted, started.ResultCase, started.ToString());
 
-        RegistrationResult result = _client.FinalizeRegistration(state, started.RegisterStarted.RegistrationResponse.Span, host.AkePublicKey, UserId.Span);
-        VaultResponse finished = host.Send(new UserRequest(UserId, new VaultRequest
+        RegistrationResult result = _client.FinalizeRegistration(state, started.RegisterStarted.RegistrationResponse.Span, akePublicKey(), UserId.Span);
+        VaultResponse finished = send(new UserRequest(UserId, new VaultRequest
         {
             RegisterFinish = new RegisterFinish
             {
@@ -55,7 +63,7 @@ internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
     /// </summary>
     public byte[]? Recover(string password, out VaultResponse started, out VaultResponse finished)
     {
-        started = host.Send(LoginStartRequest(password, out ClientLoginState state));
+        started = send(LoginStartRequest(password, out ClientLoginState state));
         if (started.ResultCase != VaultResponse.ResultOneofCase.LoginStarted)
         {
             finished = started;
@@ -65,7 +73,7 @@ internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
         LoginResult? local;
         try
         {
-            local = _client.GenerateKE3(state, started.LoginStarted.Ke2.Span, host.AkePublicKey, UserId.Span);
+            local = _client.GenerateKE3(state, started.LoginStarted.Ke2.Span, akePublicKey(), UserId.Span);
         }
         catch (OpaqueAuthenticationException)
         {
@@ -73,7 +81,7 @@ internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
         }
 
         byte[] ke3 = local?.KE3 ?? SHA256.HashData(started.LoginStarted.Ke2.Span);
-        finished = host.Send(new UserRequest(UserId, new VaultRequest
+        finished = send(new UserRequest(UserId, new VaultRequest
         {
             LoginFinish = new LoginFinish { LoginSession = started.LoginStarted.LoginSession, Ke3 = ByteString.CopyFrom(ke3), Action = LoginAction.Recover },
         }));
@@ -91,7 +99,7 @@ internal sealed class VaultTestUser(InMemoryVaultHost host, string name)
 
     public byte[]? Recover(string password) => Recover(password, out _, out _);
 
-    public VaultResponse Status() => host.Send(new UserRequest(UserId, new VaultRequest { Status = new StatusQuery() }));
+    public VaultResponse Status() => send(new UserRequest(UserId, new VaultRequest { Status = new StatusQuery() }));
 
     /// <summary>The client's blob format (docs/CLIENT.md): 0x01 || nonce || AES-256-GCM(K) || tag, key HKDF(export key), AAD 0x01 || user id.</summary>
     private static byte[] SealBackupKey(byte[] exportKey, ReadOnlySpan<byte> userId, ReadOnlySpan<byte> backupKey)

@@ -18,6 +18,7 @@ public static class FuzzTargets
         new MerkleTarget(),
         new FleetTarget(),
         new FleetKeysTarget(),
+        new BundleTarget(),
     ];
 
     public static IReadOnlyList<string> Names { get; } = [.. Create().Select(t => t.Name)];

@@ -138,7 +138,7 @@ public static class SimulatorCommandLine
 
         var root = new RootCommand("hsmvault-simulator: a software HSM for HsmVault (the enclave over SoftHSM2, or a vendor token, through PKCS#11).")
         {
-            serve, clone,
+            serve, clone, Ceremony.CeremonyCommandLine.FleetInit(), Ceremony.CeremonyCommandLine.Steps(),
         };
         foreach (HelpOption help in root.Options.OfType<HelpOption>().Concat(serve.Options.OfType<HelpOption>()).Concat(clone.Options.OfType<HelpOption>()))
         {

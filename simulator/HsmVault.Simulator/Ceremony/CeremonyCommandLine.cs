@@ -178,7 +178,7 @@ internal static class CeremonyCommandLine
             await Console.Error.WriteLineAsync($"hsmvault-simulator: the HSM failed during the ceremony: {OneLine(ex.Message)}").ConfigureAwait(false);
             return SimulatorExitCode.HsmUnavailable;
         }
-        catch (Exception ex) when (ex is HsmConfigurationException or FormatException or IOException or UnauthorizedAccessException or InvalidOperationException or TimeoutException)
+        catch (Exception ex) when (ex is HsmConfigurationException or FormatException or IOException or InvalidDataException or UnauthorizedAccessException or InvalidOperationException or TimeoutException)
         {
             await Console.Error.WriteLineAsync($"hsmvault-simulator: {OneLine(ex.Message)}").ConfigureAwait(false);
             return SimulatorExitCode.InvalidConfiguration;

@@ -11,7 +11,8 @@ namespace HsmVault.Simulator.Pkcs11;
 
 /// <summary>
 /// <see cref="IHsmServices"/> over a PKCS#11 token (SoftHSM2 in tests, a vendor HSM by configuration).
-/// Every key is generated inside the token as sensitive and non-extractable and is found by label;
+/// Every key is generated inside the token as sensitive and non-extractable (the fleet keys of a deployment
+/// ceremony: extractable only under a trusted key, <see cref="Pkcs11FleetKeyProtection"/>) and is found by label;
 /// the services keep one logged-in session and serialise all calls on it. A lost session is reopened,
 /// logged in again and the keys found again by label (<see cref="Pkcs11Session"/>); a failure the token
 /// cannot recover from throws <see cref="HsmUnavailableException"/>. docs/HSM-VENDORS.md says what a

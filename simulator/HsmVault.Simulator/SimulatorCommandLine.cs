@@ -156,7 +156,7 @@ public static class SimulatorCommandLine
         "it copies the SoftHSM2 token files, so the clone holds the same fleet keys (record key, HMAC keys, AKE and channel key pairs, " +
         "still sensitive and never extractable), then destroys the copy's identity key pair and NVRAM and generates a new identity key pair " +
         "inside it (a distinct HSM, so a distinct fleet member, that has joined no fleet). No real HSM can be copied like this and no " +
-        "deployment may do it: a real fleet gets its keys by the key-wrap ceremony, fleet-init (docs/DEPLOYMENT.md); clone is the fallback for tests where a token cannot do it. " +
+        "deployment may do it: a real fleet gets its keys by key wrap, in the ceremony fleet-init (docs/DEPLOYMENT.md); clone is the fallback for tests where a token cannot do it. " +
         "See docs/SIMULATOR.md.";
 
     private static Option<string> LibraryOption() => new("--library")

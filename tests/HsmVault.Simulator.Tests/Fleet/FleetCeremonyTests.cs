@@ -308,6 +308,18 @@ public sealed class FleetCeremonyTests
         Assert.IsFalse(File.Exists(Path.Combine(Root, "no-oaep.json")));
     }
 
+    [TestMethod]
+    public void Fleet_init_help_explains_the_ceremony_and_lists_its_exit_codes()
+    {
+        Outcome outcome = SimulatorProcess.Run(["fleet-init", "--help"]);
+        Assert.AreEqual(0, outcome.ExitCode, outcome.ToString());
+        string help = outcome.Output.ReplaceLineEndings(" ");
+        foreach (string expected in new[] { "--members", "--out", "--fleet-id", "--attempt-limit", "key wrap", "CKA_TRUSTED", "Exit codes:", "3 a token cannot do the ceremony" })
+        {
+            Assert.Contains(expected, string.Join(' ', help.Split(' ', StringSplitOptions.RemoveEmptyEntries)), $"help mentions {expected}");
+        }
+    }
+
     internal static async Task<(int Code, string Output)> AuditAsync(string evidence, string enclaveAssembly)
     {
         var output = new StringWriter();

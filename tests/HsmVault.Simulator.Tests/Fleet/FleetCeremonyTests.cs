@@ -314,7 +314,7 @@ public sealed class FleetCeremonyTests
         Outcome outcome = SimulatorProcess.Run(["fleet-init", "--help"]);
         Assert.AreEqual(0, outcome.ExitCode, outcome.ToString());
         string help = outcome.Output.ReplaceLineEndings(" ");
-        foreach (string expected in new[] { "--members", "--out", "--fleet-id", "--attempt-limit", "key wrap", "CKA_TRUSTED", "Exit codes:", "3 a token cannot do the ceremony" })
+        foreach (string expected in new[] { "--members", "--out", "--fleet-id", "--attempt-limit", "key wrap", "security officer marks trusted", "Exit codes:", "3 a token cannot do the ceremony" })
         {
             Assert.Contains(expected, string.Join(' ', help.Split(' ', StringSplitOptions.RemoveEmptyEntries)), $"help mentions {expected}");
         }

@@ -215,7 +215,7 @@ public sealed class AuditDeploymentTests
     {
         CliRun run = await CliRun.InvokeAsync(["audit"]);
         Assert.AreEqual(CliExitCode.UsageOrInput, run.ExitCode);
-        Assert.Contains("audit: give --deployment <dir>", run.Error);
+        Assert.Contains("audit: give --deployment <dir> (a deployment's evidence) or --log <url|dir> (a fleet-key log)", run.Error);
 
         run = await CliRun.InvokeAsync(["audit", "--deployment", Path.Combine(Path.GetTempPath(), "no-such-evidence-" + Guid.NewGuid())]);
         Assert.AreEqual(CliExitCode.UsageOrInput, run.ExitCode);
@@ -231,7 +231,21 @@ public sealed class AuditDeploymentTests
         Assert.Contains("--deployment", run.Out);
         Assert.Contains("--enclave-assembly", run.Out);
         Assert.Contains("--rebuild", run.Out);
-        Assert.Contains($"{DeploymentAudit.ChecksFailed} when any fails", run.Out);
+        Assert.Contains($"exit {CliExitCode.AuditFailed} naming the check that failed", string.Join(' ', run.Out.Split((char[])[' ', '\n', '\r'], StringSplitOptions.RemoveEmptyEntries)));
+        Assert.Contains("--log", run.Out, "the same command audits a fleet-key log");
+    }
+
+    [TestMethod]
+    public async Task Deployment_and_log_options_do_not_mix()
+    {
+        using var evidence = new Evidence();
+        CliRun run = await CliRun.InvokeAsync(["audit", "--deployment", evidence.Directory, "--log", evidence.Directory]);
+        Assert.AreEqual(CliExitCode.UsageOrInput, run.ExitCode);
+        Assert.Contains("--deployment and --log: audit one thing at a time", run.Error);
+
+        run = await CliRun.InvokeAsync(["audit", "--log", evidence.Directory, "--rebuild", evidence.Directory]);
+        Assert.AreEqual(CliExitCode.UsageOrInput, run.ExitCode);
+        Assert.Contains("--enclave-assembly and --rebuild: only with --deployment", run.Error);
     }
 
     [TestMethod]

@@ -673,15 +673,36 @@ function Wait-FleetReady([object] $Fleet, [int] $Seconds = 180, [switch] $Quiet,
     }
 }
 
-# Provisions (once) and starts the fleet: member 0's token, the TEST-ONLY clones of it for the
-# others, N simulators, N hosts; returns once every host is ready, with the leader's index.
+# Provisions (once) and starts the fleet: the deployment ceremony (fleet-init; the TEST-ONLY clone
+# of member 0's token when a token cannot do it), N simulators, N hosts; returns once every host is ready, with the leader's index.
 function Start-LocalFleet([object] $Fleet) {
     $total = [System.Diagnostics.Stopwatch]::StartNew()
     $size = $Fleet.Size
     New-Item -ItemType Directory -Force -Path $Fleet.State | Out-Null
     Write-Step "Starting a local fleet: $size simulated HSMs (one SoftHSM2 token each) and $size hosts sharing $($Fleet.Store)"
     $first = $Fleet.Members[0]
-    if (-not (Test-Path (Join-Path $first.StateDir 'token-initialized'))) {
+    $fresh = @($Fleet.Members | Where-Object { -not (Test-Path (Join-Path $_.StateDir 'token-initialized')) })
+    $deployed = $false
+    if ($fresh.Count -eq $size) {
+        # The deployment ceremony: the fleet keys made in HSM 0's token and moved into the others by
+        # key wrap, each HSM signing the manifest (docs/DEPLOYMENT.md). A token that cannot do it
+        # (exit 3) falls back to the TEST-ONLY clone below.
+        $clock = [System.Diagnostics.Stopwatch]::StartNew()
+        $evidence = Join-Path $Fleet.State 'evidence'
+        $members = ($Fleet.Members | ForEach-Object { $_.StateDir }) -join ','
+        Write-Host "    the deployment ceremony (fleet-init): fleet keys made in HSM 0's token, moved into the other $($size - 1) by PKCS#11 key wrap, every HSM signs the manifest ..."
+        $init = Start-Child 'deployment ceremony (fleet-init)' $Fleet.State @($Fleet.SimulatorDll, 'fleet-init', '--members', $members, '--out', $evidence, '--token-label', 'hsmvault-fleet') 'fleet-init'
+        $Fleet.Others.Add($init)
+        $init.Stopped = $true
+        if (-not $init.Process.WaitForExit(300000)) { $init.Process.Kill($true); throw 'the deployment ceremony did not finish within 300 s' }
+        if ($init.Process.ExitCode -eq 0) {
+            $deployed = $true
+            Write-Host "    deployed by key wrap: the same fleet keys in all $size tokens, an identity key each; evidence (manifest, signatures, log) in $evidence; check it with: hsmvault audit --deployment $evidence ($(Format-Seconds $clock))"
+        }
+        elseif ($init.Process.ExitCode -ne 3) { throw "the deployment ceremony failed: $(Get-ChildDeath $init)" }
+        else { Write-Host '    a token cannot do the ceremony (exit 3): falling back to the TEST-ONLY clone' -ForegroundColor Yellow }
+    }
+    if (-not $deployed -and -not (Test-Path (Join-Path $first.StateDir 'token-initialized'))) {
         $clock = [System.Diagnostics.Stopwatch]::StartNew()
         $env:SOFTHSM2_CONF = Join-Path $first.StateDir 'softhsm2.conf'
         $provision = Start-Child 'simulator provisioning HSM 0' $Fleet.State @($Fleet.SimulatorDll, 'serve', '--fleet', '--listen', "unix:$($first.Socket)",
@@ -692,8 +713,10 @@ function Start-LocalFleet([object] $Fleet) {
         Write-Host "    HSM 0: provisioned token 'hsmvault-0' in $($first.StateDir): the fleet keys and its identity key ($(Format-Seconds $clock))"
     }
     $clones = @($Fleet.Members | Select-Object -Skip 1 | Where-Object { -not (Test-Path (Join-Path $_.StateDir 'token-initialized')) })
-    $others = if ($size -eq 3) { 'HSMs 1 and 2 are clones' } else { "HSMs 1 to $($size - 1) are clones" }
-    Write-Host "    TEST ONLY: $others of HSM 0's SoftHSM2 token files (the same fleet keys, a new identity key each, no NVRAM); a real fleet moves its keys by key wrap (docs/SIMULATOR.md)" -ForegroundColor Yellow
+    if ($clones.Count -gt 0) {
+        $others = if ($size -eq 3) { 'HSMs 1 and 2 are clones' } else { "HSMs 1 to $($size - 1) are clones" }
+        Write-Host "    TEST ONLY: $others of HSM 0's SoftHSM2 token files (the same fleet keys, a new identity key each, no NVRAM); a real fleet moves its keys by key wrap (docs/DEPLOYMENT.md)" -ForegroundColor Yellow
+    }
     foreach ($member in $clones) {
         $clock = [System.Diagnostics.Stopwatch]::StartNew()
         $i = $member.Index

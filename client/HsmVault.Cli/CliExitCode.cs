@@ -30,7 +30,7 @@ public static class CliExitCode
         "  7  temporarily locked by the host (rate limit): wait and retry\n" +
         "  8  protocol error (malformed or altered answer, or the endpoint does not speak the vault's protocol, e.g. an HTTP port)\n" +
         "  9  unexpected error inside hsmvault (a bug): one line names it\n" +
-        "  10 audit failed: a check of the log failed (each failure names the epoch and the check)\n" +
+        "  10 audit failed: a check of the log (each failure names the epoch and the check) or of a deployment's evidence (the line names the check) failed\n" +
         "  130 cancelled (Ctrl+C)";
 
     /// <summary>The exit code for an operation's outcome.</summary>

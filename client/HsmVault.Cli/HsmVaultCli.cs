@@ -213,7 +213,7 @@ public sealed class HsmVaultCli
         root.Subcommands.Add(RecoverCommand());
         root.Subcommands.Add(DeleteCommand());
         root.Subcommands.Add(StatusCommand());
-        root.Subcommands.Add(new AuditCommand(_console).Build());
+        root.Subcommands.Add(Audit.DeploymentAuditCommand.Extend(new AuditCommand(_console).Build(), _console, _fleetKey));
         foreach (HelpOption help in root.Options.OfType<HelpOption>())
         {
             if (help.Action is HelpAction standard)

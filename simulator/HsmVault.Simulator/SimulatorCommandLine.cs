@@ -138,7 +138,7 @@ public static class SimulatorCommandLine
 
         var root = new RootCommand("hsmvault-simulator: a software HSM for HsmVault (the enclave over SoftHSM2, or a vendor token, through PKCS#11).")
         {
-            serve, clone,
+            serve, clone, Ceremony.CeremonyCommandLine.FleetInit(), Ceremony.CeremonyCommandLine.Steps(),
         };
         foreach (HelpOption help in root.Options.OfType<HelpOption>().Concat(serve.Options.OfType<HelpOption>()).Concat(clone.Options.OfType<HelpOption>()))
         {
@@ -156,8 +156,8 @@ public static class SimulatorCommandLine
         "it copies the SoftHSM2 token files, so the clone holds the same fleet keys (record key, HMAC keys, AKE and channel key pairs, " +
         "still sensitive and never extractable), then destroys the copy's identity key pair and NVRAM and generates a new identity key pair " +
         "inside it (a distinct HSM, so a distinct fleet member, that has joined no fleet). No real HSM can be copied like this and no " +
-        "deployment may do it: a real fleet will move its keys by key wrap in a ceremony (each new HSM makes a key-transport key pair, the " +
-        "others wrap the fleet keys to it and it unwraps them inside itself; not built yet). See docs/SIMULATOR.md.";
+        "deployment may do it: a real fleet gets its keys by key wrap, in the ceremony fleet-init (docs/DEPLOYMENT.md); clone is the fallback for tests where a token cannot do it. " +
+        "See docs/SIMULATOR.md.";
 
     private static Option<string> LibraryOption() => new("--library")
     {

@@ -11,8 +11,8 @@ namespace HsmVault.Simulator;
 /// the fleet keys (record key, the HMAC keys, the AKE and channel key pairs), gets a new identity key
 /// pair generated inside it (a distinct HSM, so a distinct fleet member) and has no NVRAM (it has
 /// joined no fleet). Copying token files is what no real HSM allows and no deployment may do: a real
-/// fleet moves its keys from one HSM to the others by key wrap, in a ceremony (docs/SIMULATOR.md).
-/// This exists so the local fleet's tests can have several members before that ceremony is built.
+/// fleet moves its keys from one HSM to the others by key wrap, in the ceremony (<c>fleet-init</c>,
+/// docs/DEPLOYMENT.md). This stays as the local fleet's fallback where a token cannot do the ceremony.
 /// Error messages name the options of <c>hsmvault-simulator clone</c>, its only caller.
 /// </summary>
 public static class SoftHsmStateClone

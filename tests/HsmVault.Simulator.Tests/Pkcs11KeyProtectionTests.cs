@@ -181,4 +181,62 @@ public sealed class Pkcs11KeyProtectionTests
         Assert.Contains($"{options.KeyLabelPrefix}-record-key", ex.Message);
         Assert.Contains("CKA_EXTRACTABLE=false", ex.Message);
     }
+
+    [TestMethod]
+    public void Open_refuses_a_fleet_key_that_is_extractable_without_wrap_with_trusted()
+    {
+        Pkcs11Options options = Options with { KeyLabelPrefix = Options.KeyLabelPrefix + "-untrusted-wrap" };
+        using (var inspector = new TokenInspector(options))
+        {
+            using IMechanism keyGeneration = inspector.Mechanisms.Create(CKM.CKM_GENERIC_SECRET_KEY_GEN);
+            inspector.Session.GenerateKey(keyGeneration,
+            [
+                inspector.Attributes.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
+                inspector.Attributes.Create(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
+                inspector.Attributes.Create(CKA.CKA_VALUE_LEN, 32UL),
+                inspector.Attributes.Create(CKA.CKA_TOKEN, true),
+                inspector.Attributes.Create(CKA.CKA_SENSITIVE, true),
+                inspector.Attributes.Create(CKA.CKA_EXTRACTABLE, true),
+                inspector.Attributes.Create(CKA.CKA_SIGN, true),
+                inspector.Attributes.Create(CKA.CKA_LABEL, $"{options.KeyLabelPrefix}-hmac-oprf-seed"),
+            ]);
+        }
+
+        HsmConfigurationException ex = Assert.ThrowsExactly<HsmConfigurationException>(() => Pkcs11HsmServices.OpenOrProvision(options));
+        Assert.Contains($"{options.KeyLabelPrefix}-hmac-oprf-seed", ex.Message);
+        Assert.Contains("CKA_EXTRACTABLE=true only with CKA_WRAP_WITH_TRUSTED=true", ex.Message);
+    }
+
+    [TestMethod]
+    public void Open_refuses_an_identity_key_that_is_extractable_even_only_under_trusted_keys()
+    {
+        Pkcs11Options options = Options with { KeyLabelPrefix = Options.KeyLabelPrefix + "-wrappable-identity" };
+        using (var inspector = new TokenInspector(options))
+        {
+            using IMechanism generation = inspector.Mechanisms.Create(CKM.CKM_EC_KEY_PAIR_GEN);
+            string label = $"{options.KeyLabelPrefix}-identity-key";
+            inspector.Session.GenerateKeyPair(generation,
+                [
+                    inspector.Attributes.Create(CKA.CKA_TOKEN, true),
+                    inspector.Attributes.Create(CKA.CKA_EC_PARAMS, P256.NamedCurveParameters.ToArray()),
+                    inspector.Attributes.Create(CKA.CKA_VERIFY, true),
+                    inspector.Attributes.Create(CKA.CKA_LABEL, label),
+                ],
+                [
+                    inspector.Attributes.Create(CKA.CKA_TOKEN, true),
+                    inspector.Attributes.Create(CKA.CKA_PRIVATE, true),
+                    inspector.Attributes.Create(CKA.CKA_SENSITIVE, true),
+                    inspector.Attributes.Create(CKA.CKA_EXTRACTABLE, true),
+                    inspector.Attributes.Create(CKA.CKA_WRAP_WITH_TRUSTED, true),
+                    inspector.Attributes.Create(CKA.CKA_SIGN, true),
+                    inspector.Attributes.Create(CKA.CKA_LABEL, label),
+                ],
+                out _,
+                out _);
+        }
+
+        HsmConfigurationException ex = Assert.ThrowsExactly<HsmConfigurationException>(() => Pkcs11HsmServices.OpenOrProvision(options));
+        Assert.Contains($"{options.KeyLabelPrefix}-identity-key", ex.Message);
+        Assert.Contains("an HSM's identity key never leaves it", ex.Message);
+    }
 }

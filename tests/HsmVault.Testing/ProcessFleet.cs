@@ -73,7 +73,7 @@ public sealed partial class ProcessFleet : IAsyncDisposable
         var fleet = new ProcessFleet(state, size, postgres, hostSettings ?? [], hostEnvironment);
         try
         {
-            await fleet.ProvisionAsync().ConfigureAwait(false);
+            await fleet.ProvisionByCeremonyOrCloneAsync().ConfigureAwait(false);
             await Task.WhenAll(Enumerable.Range(0, size).Select(fleet.StartSimulatorAsync)).ConfigureAwait(false);
             for (int i = 0; i < size; i++)
             {

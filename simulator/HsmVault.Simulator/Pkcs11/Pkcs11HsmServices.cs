@@ -11,7 +11,8 @@ namespace HsmVault.Simulator.Pkcs11;
 
 /// <summary>
 /// <see cref="IHsmServices"/> over a PKCS#11 token (SoftHSM2 in tests, a vendor HSM by configuration).
-/// Every key is generated inside the token as sensitive and non-extractable and is found by label;
+/// Every key is generated inside the token as sensitive and non-extractable (the fleet keys of a deployment
+/// ceremony: extractable only under a trusted key, <see cref="Pkcs11FleetKeyProtection"/>) and is found by label;
 /// the services keep one logged-in session and serialise all calls on it. A lost session is reopened,
 /// logged in again and the keys found again by label (<see cref="Pkcs11Session"/>); a failure the token
 /// cannot recover from throws <see cref="HsmUnavailableException"/>. docs/HSM-VENDORS.md says what a
@@ -32,6 +33,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     private readonly Pkcs11Session _session;
     private readonly Pkcs11KeyLabels _labels;
     private readonly Pkcs11Hooks? _hooks;
+    private readonly Pkcs11FleetKeyProtection _fleetKeyProtection;
     private readonly AesGcmIvStrategy _ivStrategy;
     private readonly List<(string Label, IObjectHandle Handle)> _createdThisRun = [];
     private readonly Dictionary<HsmHmacKey, IObjectHandle> _hmacKeys = [];
@@ -58,6 +60,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         options.Validate();
         _labels = new Pkcs11KeyLabels(options.KeyLabelPrefix);
         _hooks = hooks;
+        _fleetKeyProtection = options.FleetKeyProtection;
         _ivStrategy = AesGcmIvStrategy.For(options.GcmIvMode);
         _module = Pkcs11Module.Acquire(options.LibraryPath);
         Pkcs11Session? session = null;
@@ -500,7 +503,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         };
     }
 
-    private IObjectHandle FindOrGenerateSecretKey(string label, CKK keyType, bool provision)
+    private IObjectHandle FindOrGenerateSecretKey(string label, CKK keyType, bool sharedByFleet, bool provision)
     {
         IObjectHandle? key = FindSingle(CKO.CKO_SECRET_KEY, label);
         if (key is null)
@@ -511,24 +514,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             }
 
             bool isAes = keyType == CKK.CKK_AES;
-            List<IObjectAttribute> template =
-            [
-                Attribute(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
-                Attribute(CKA.CKA_KEY_TYPE, keyType),
-                Attribute(CKA.CKA_VALUE_LEN, (ulong)SecretKeyLength),
-                Attribute(CKA.CKA_TOKEN, true),
-                Attribute(CKA.CKA_PRIVATE, true),
-                Attribute(CKA.CKA_SENSITIVE, true),
-                Attribute(CKA.CKA_EXTRACTABLE, false),
-                Attribute(CKA.CKA_ENCRYPT, isAes),
-                Attribute(CKA.CKA_DECRYPT, isAes),
-                Attribute(CKA.CKA_SIGN, !isAes),
-                Attribute(CKA.CKA_VERIFY, !isAes),
-                Attribute(CKA.CKA_WRAP, false),
-                Attribute(CKA.CKA_UNWRAP, false),
-                Attribute(CKA.CKA_DERIVE, false),
-                Attribute(CKA.CKA_LABEL, label),
-            ];
+            List<IObjectAttribute> template = Pkcs11KeyTemplates.SecretKey(_module.Factories.ObjectAttributeFactory, label, keyType, WrappableUnderTrusted(sharedByFleet));
             try
             {
                 _hooks?.BeforeKeyGenerated?.Invoke(label);
@@ -547,39 +533,18 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             }
         }
 
-        RequireProtectedKey(key, label, keyType);
+        RequireProtectedKey(key, label, keyType, sharedByFleet);
         return key;
     }
 
-    private (IObjectHandle PrivateKey, ECPoint PublicKey) FindOrGenerateKeyPair(string label, bool forSigning, bool provision)
+    private (IObjectHandle PrivateKey, ECPoint PublicKey) FindOrGenerateKeyPair(string label, bool forSigning, bool sharedByFleet, bool provision)
     {
         IObjectHandle? privateKey = FindSingle(CKO.CKO_PRIVATE_KEY, label);
         IObjectHandle? publicKey = FindSingle(CKO.CKO_PUBLIC_KEY, label);
         if (privateKey is null && publicKey is null && provision)
         {
-            List<IObjectAttribute> publicTemplate =
-            [
-                Attribute(CKA.CKA_CLASS, CKO.CKO_PUBLIC_KEY),
-                Attribute(CKA.CKA_KEY_TYPE, CKK.CKK_EC),
-                Attribute(CKA.CKA_TOKEN, true),
-                Attribute(CKA.CKA_PRIVATE, false),
-                Attribute(CKA.CKA_EC_PARAMS, P256.NamedCurveParameters.ToArray()),
-                Attribute(CKA.CKA_VERIFY, forSigning),
-                Attribute(CKA.CKA_DERIVE, false),
-                Attribute(CKA.CKA_LABEL, label),
-            ];
-            List<IObjectAttribute> privateTemplate =
-            [
-                Attribute(CKA.CKA_CLASS, CKO.CKO_PRIVATE_KEY),
-                Attribute(CKA.CKA_KEY_TYPE, CKK.CKK_EC),
-                Attribute(CKA.CKA_TOKEN, true),
-                Attribute(CKA.CKA_PRIVATE, true),
-                Attribute(CKA.CKA_SENSITIVE, true),
-                Attribute(CKA.CKA_EXTRACTABLE, false),
-                Attribute(CKA.CKA_SIGN, forSigning),
-                Attribute(CKA.CKA_DERIVE, !forSigning),
-                Attribute(CKA.CKA_LABEL, label),
-            ];
+            List<IObjectAttribute> publicTemplate = Pkcs11KeyTemplates.EcPublicKey(_module.Factories.ObjectAttributeFactory, label, forSigning);
+            List<IObjectAttribute> privateTemplate = Pkcs11KeyTemplates.EcPrivateKey(_module.Factories.ObjectAttributeFactory, label, forSigning, WrappableUnderTrusted(sharedByFleet));
             try
             {
                 _hooks?.BeforeKeyGenerated?.Invoke(label);
@@ -611,7 +576,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             throw new HsmConfigurationException($"The {missing} half of key pair '{label}' is not on the token; provision the token first.");
         }
 
-        RequireProtectedKey(privateKey, label, CKK.CKK_EC);
+        RequireProtectedKey(privateKey, label, CKK.CKK_EC, sharedByFleet);
         List<IObjectAttribute> attributes = _session.Run($"read '{label}'", session => session.GetAttributeValue(publicKey, [CKA.CKA_EC_PARAMS, CKA.CKA_EC_POINT]));
         try
         {
@@ -628,10 +593,11 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         }
     }
 
-    // Fails closed: a key that could leave the token (or is of the wrong type) is never used.
-    private void RequireProtectedKey(IObjectHandle key, string label, CKK expectedType)
+    // Fails closed: a key that could leave the token (or is of the wrong type) is never used. A fleet key may be
+    // extractable only with CKA_WRAP_WITH_TRUSTED (the deployment ceremony's keys); the identity key never.
+    private void RequireProtectedKey(IObjectHandle key, string label, CKK expectedType, bool sharedByFleet)
     {
-        List<IObjectAttribute> attributes = _session.Run($"read '{label}'", session => session.GetAttributeValue(key, [CKA.CKA_KEY_TYPE, CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_TOKEN]));
+        List<IObjectAttribute> attributes = _session.Run($"read '{label}'", session => session.GetAttributeValue(key, [CKA.CKA_KEY_TYPE, CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_TOKEN, CKA.CKA_WRAP_WITH_TRUSTED]));
         try
         {
             if (attributes[0].GetValueAsUlong() != (ulong)expectedType)
@@ -639,9 +605,14 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                 throw new HsmConfigurationException($"Key '{label}' has key type 0x{attributes[0].GetValueAsUlong():x}; expected {expectedType}.");
             }
 
-            if (!attributes[1].GetValueAsBool() || attributes[2].GetValueAsBool() || !attributes[3].GetValueAsBool())
+            // A token that does not know CKA_WRAP_WITH_TRUSTED reports it unreadable: then the key is not limited to trusted keys.
+            bool wrapWithTrustedOnly = !attributes[4].CannotBeRead && attributes[4].GetValueAsBool();
+            bool extractable = attributes[2].GetValueAsBool();
+            if (!attributes[1].GetValueAsBool() || !attributes[3].GetValueAsBool() || (extractable && !(sharedByFleet && wrapWithTrustedOnly)))
             {
-                throw new HsmConfigurationException($"Key '{label}' must be a token object with CKA_SENSITIVE=true and CKA_EXTRACTABLE=false.");
+                throw new HsmConfigurationException(sharedByFleet
+                    ? $"Key '{label}' must be a token object with CKA_SENSITIVE=true and CKA_EXTRACTABLE=false (or, as a deployment ceremony leaves fleet keys, CKA_EXTRACTABLE=true only with CKA_WRAP_WITH_TRUSTED=true)."
+                    : $"Key '{label}' must be a token object with CKA_SENSITIVE=true and CKA_EXTRACTABLE=false: an HSM's identity key never leaves it.");
             }
         }
         finally
@@ -649,6 +620,8 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             DisposeAll(attributes);
         }
     }
+
+    private bool WrappableUnderTrusted(bool sharedByFleet) => sharedByFleet && _fleetKeyProtection == Pkcs11FleetKeyProtection.WrapWithTrustedOnly;
 
     // The key is read inside the call unit: after a reopen the handle may be a new one.
     private byte[] DeriveSharedX(Func<IObjectHandle> privateKey, ECPoint peer)
@@ -765,13 +738,13 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             switch (key.Kind)
             {
                 case Pkcs11KeyKind.AesKey:
-                    keys.Add(key.Label, FindOrGenerateSecretKey(key.Label, CKK.CKK_AES, provision));
+                    keys.Add(key.Label, FindOrGenerateSecretKey(key.Label, CKK.CKK_AES, key.SharedByFleet, provision));
                     break;
                 case Pkcs11KeyKind.HmacKey:
-                    keys.Add(key.Label, FindOrGenerateSecretKey(key.Label, CKK.CKK_GENERIC_SECRET, provision));
+                    keys.Add(key.Label, FindOrGenerateSecretKey(key.Label, CKK.CKK_GENERIC_SECRET, key.SharedByFleet, provision));
                     break;
                 default:
-                    (IObjectHandle privateKey, ECPoint publicKey) = FindOrGenerateKeyPair(key.Label, forSigning: key.Kind == Pkcs11KeyKind.SigningKeyPair, provision);
+                    (IObjectHandle privateKey, ECPoint publicKey) = FindOrGenerateKeyPair(key.Label, forSigning: key.Kind == Pkcs11KeyKind.SigningKeyPair, key.SharedByFleet, provision);
                     keys.Add(key.Label, privateKey, publicKey);
                     break;
             }

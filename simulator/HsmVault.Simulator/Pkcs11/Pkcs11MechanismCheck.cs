@@ -23,8 +23,23 @@ internal static class Pkcs11MechanismCheck
         new(CKM.CKM_ECDH1_DERIVE, Pkcs11MechanismUse.Derive, 256, "run Diffie-Hellman with the AKE key"),
     ];
 
+    /// <summary>
+    /// What the deployment ceremony needs besides <see cref="ServiceRequirements"/> (docs/DEPLOYMENT.md): a receiving
+    /// HSM's RSA-3072 transport key pair, RSA-OAEP to move an AES-256 transport key to it, and AES key wrap with
+    /// padding (RFC 5649) to move the fleet's secret and EC private keys under that transport key.
+    /// </summary>
+    internal static IReadOnlyList<Pkcs11MechanismRequirement> CeremonyRequirements { get; } =
+    [
+        new(CKM.CKM_RSA_PKCS_KEY_PAIR_GEN, Pkcs11MechanismUse.GenerateKeyPair, 3072, "generate a receiving HSM's RSA-3072 transport key pair"),
+        new(CKM.CKM_RSA_PKCS_OAEP, Pkcs11MechanismUse.Wrap | Pkcs11MechanismUse.Unwrap, 3072, "wrap and unwrap the AES transport key under the RSA transport key"),
+        new(CKM.CKM_AES_KEY_WRAP_PAD, Pkcs11MechanismUse.Wrap | Pkcs11MechanismUse.Unwrap, 32, "wrap and unwrap the fleet keys under the AES transport key"),
+    ];
+
     /// <summary>Throws <see cref="HsmConfigurationException"/> naming every requirement <paramref name="slot"/>'s token does not meet.</summary>
-    internal static void Require(ISlot slot, string tokenLabel)
+    internal static void Require(ISlot slot, string tokenLabel) => Require(slot, tokenLabel, ServiceRequirements);
+
+    /// <summary>Throws <see cref="HsmConfigurationException"/> naming every one of <paramref name="requirements"/> <paramref name="slot"/>'s token does not meet.</summary>
+    internal static void Require(ISlot slot, string tokenLabel, IReadOnlyList<Pkcs11MechanismRequirement> requirements)
     {
         HashSet<CKM> offered;
         try
@@ -36,7 +51,7 @@ internal static class Pkcs11MechanismCheck
             throw new HsmConfigurationException($"Token '{tokenLabel}' did not list its mechanisms (C_GetMechanismList: {ex.RV}).", ex);
         }
 
-        Require(tokenLabel, mechanism => offered.Contains(mechanism) ? Pkcs11MechanismSupport.From(slot.GetMechanismInfo(mechanism)) : null, ServiceRequirements);
+        Require(tokenLabel, mechanism => offered.Contains(mechanism) ? Pkcs11MechanismSupport.From(slot.GetMechanismInfo(mechanism)) : null, requirements);
     }
 
     /// <summary>The check itself, over any source of mechanism information (a token, or a test's list).</summary>

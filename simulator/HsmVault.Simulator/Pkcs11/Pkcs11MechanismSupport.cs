@@ -15,6 +15,8 @@ internal sealed record Pkcs11MechanismSupport(Pkcs11MechanismUse Uses, ulong Min
         uses |= flags.Generate ? Pkcs11MechanismUse.Generate : 0;
         uses |= flags.GenerateKeyPair ? Pkcs11MechanismUse.GenerateKeyPair : 0;
         uses |= flags.Derive ? Pkcs11MechanismUse.Derive : 0;
+        uses |= flags.Wrap ? Pkcs11MechanismUse.Wrap : 0;
+        uses |= flags.Unwrap ? Pkcs11MechanismUse.Unwrap : 0;
         return new Pkcs11MechanismSupport(uses, info.MinKeySize, info.MaxKeySize);
     }
 

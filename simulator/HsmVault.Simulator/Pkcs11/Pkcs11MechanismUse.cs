@@ -11,4 +11,6 @@ internal enum Pkcs11MechanismUse
     Generate = 8,
     GenerateKeyPair = 16,
     Derive = 32,
+    Wrap = 64,
+    Unwrap = 128,
 }

@@ -25,6 +25,12 @@ public sealed record Pkcs11Options(string LibraryPath, string TokenLabel, Pkcs11
     /// </summary>
     public Action<string>? SessionReopened { get; init; }
 
+    /// <summary>
+    /// How provisioning protects the fleet keys it generates; keys found on the token are accepted in either
+    /// form. Only the deployment ceremony asks for <see cref="Pkcs11FleetKeyProtection.WrapWithTrustedOnly"/>.
+    /// </summary>
+    internal Pkcs11FleetKeyProtection FleetKeyProtection { get; init; } = Pkcs11FleetKeyProtection.NeverExtractable;
+
     internal void Validate()
     {
         if (string.IsNullOrWhiteSpace(LibraryPath))

@@ -22,6 +22,10 @@
                          minutes); fleet measures, in one run, the single-HSM vault, a fleet of 1
                          and a fleet of 5 at 1, 8 and 64 clients, and the fleet of 5 without
                          batching (about 4 minutes). An unknown suite or option stops with exit 2
+        fuzz --target T --minutes N
+                         coverage-guided fuzzing of one decoder with SharpFuzz and AFL++ (installed
+                         when missing and run as root); new corpus entries go to fuzz/corpus/T, which
+                         a CI test replays. fuzz --list names the targets (docs/RELIABILITY.md)
         crash [opts]     the crash-consistency run: a fleet of 5 real processes, SIGKILLs of hosts
                          and simulators at seeded random moments and at the hosts' crash points
                          (after a batch, mid store transaction, after the store commit, after the

@@ -256,6 +256,18 @@ public static class SimulatorCommandLine
             }
 
             _ = settings.OperatorKey;
+            if (!settings.Fleet)
+            {
+                try
+                {
+                    // An operator key of the right shape but off the curve is refused here, in one line, before any token is touched.
+                    new VaultPolicy(AttemptLimit: Math.Clamp(settings.AttemptLimit, 1, 1000), OperatorPublicKey: settings.OperatorKey).Validate();
+                }
+                catch (ArgumentException ex)
+                {
+                    throw new FormatException($"--operator-key: {ex.Message}", ex);
+                }
+            }
             if (settings.AttemptLimit is < 1 or > 1000)
             {
                 throw new FormatException($"--attempt-limit: {settings.AttemptLimit} is outside 1..1000.");

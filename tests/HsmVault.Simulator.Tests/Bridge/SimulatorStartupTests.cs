@@ -111,6 +111,28 @@ public sealed class SimulatorStartupTests
     }
 
     [TestMethod]
+    public void An_operator_key_off_the_curve_is_refused_in_one_line_before_any_token_is_made()
+    {
+        string directory = Directory.CreateTempSubdirectory("hsmvault-offcurve-").FullName;
+        try
+        {
+            string state = Path.Combine(directory, "state");
+            string offCurve = "04" + new string('1', 128);
+            Outcome outcome = SimulatorProcess.Run(["serve", "--operator-key", offCurve, "--listen", "unix:" + Path.Combine(directory, "hsm.sock"), "--state-dir", state]);
+
+            Assert.AreEqual(SimulatorExitCode.InvalidConfiguration, outcome.ExitCode, outcome.ToString());
+            string line = outcome.SingleErrorLine();
+            Assert.StartsWith("hsmvault-simulator: --operator-key:", line);
+            Assert.Contains("not a point on P-256", line);
+            Assert.IsFalse(Directory.Exists(state), "refused before any token was made");
+        }
+        finally
+        {
+            Directory.Delete(directory, recursive: true);
+        }
+    }
+
+    [TestMethod]
     public void Clone_help_says_it_is_test_only_and_lists_its_exit_codes()
     {
         Outcome outcome = SimulatorProcess.Run(["clone", "--help"]);

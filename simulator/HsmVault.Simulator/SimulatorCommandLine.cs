@@ -2,6 +2,8 @@ using System.CommandLine;
 using System.CommandLine.Help;
 using System.CommandLine.Invocation;
 using System.Runtime.InteropServices;
+using HsmVault.Crypto;
+using HsmVault.Crypto.Ec;
 using HsmVault.Enclave;
 using HsmVault.Enclave.Fleet;
 using HsmVault.Protocol.Bridge;
@@ -236,6 +238,16 @@ public static class SimulatorCommandLine
             throw new FormatException($"--operator-key: {key.Length} bytes; expected an uncompressed P-256 point (65 bytes starting 04).");
         }
 
+        try
+        {
+            // The right form is not enough: the policy refuses a key off the curve, and that is an input error.
+            P256Group.ValidateUncompressed(key, "--operator-key");
+        }
+        catch (CryptoFormatException ex)
+        {
+            throw new FormatException($"--operator-key: not a point on P-256 ({ex.Message})", ex);
+        }
+
         return key;
     }
 
@@ -256,18 +268,6 @@ public static class SimulatorCommandLine
             }
 
             _ = settings.OperatorKey;
-            if (!settings.Fleet)
-            {
-                try
-                {
-                    // An operator key of the right shape but off the curve is refused here, in one line, before any token is touched.
-                    new VaultPolicy(AttemptLimit: Math.Clamp(settings.AttemptLimit, 1, 1000), OperatorPublicKey: settings.OperatorKey).Validate();
-                }
-                catch (ArgumentException ex)
-                {
-                    throw new FormatException($"--operator-key: {ex.Message}", ex);
-                }
-            }
             if (settings.AttemptLimit is < 1 or > 1000)
             {
                 throw new FormatException($"--attempt-limit: {settings.AttemptLimit} is outside 1..1000.");

@@ -8,6 +8,7 @@ using HsmVault.Host.Pipeline;
 using HsmVault.Protocol.Framing;
 using HsmVault.Protocol.V1;
 using HsmVault.Simulator;
+using HsmVault.Testing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using static HsmVault.Host.Tests.RealEnclaveHostTests;
@@ -89,15 +90,8 @@ internal sealed class FleetMemberHost : IClientSender, IAsyncDisposable
 
     public FleetPipeline Pipeline => _host.Services.GetRequiredService<FleetPipeline>();
 
-    public async Task<ClientResponse> SendAsync(ClientRequest request)
-    {
-        int port = _host.Services.GetRequiredService<ClientListener>().LocalEndPoint!.Port;
-        using var client = new TcpClient();
-        await client.ConnectAsync("127.0.0.1", port);
-        NetworkStream stream = client.GetStream();
-        await new FrameCodec().WriteAsync(stream, request);
-        return (await ListenerHarness.ReadResponseAsync(stream))!;
-    }
+    public Task<ClientResponse> SendAsync(ClientRequest request) =>
+        ListenerHarness.ExchangeAsync(_host.Services.GetRequiredService<ClientListener>().LocalEndPoint!.Port, request);
 
     /// <summary>Sends <paramref name="request"/> to this host's peer endpoint, as another (possibly hostile) host would.</summary>
     public async Task<PeerResponse> SendPeerAsync(PeerRequest request)
@@ -130,7 +124,7 @@ internal sealed class InProcessFleet : IAsyncDisposable
     private InProcessFleet(int size, ulong seed, string[] extra)
     {
         _extra = extra;
-        _peerPorts = [.. Enumerable.Range(0, size).Select(_ => FreePort())];
+        _peerPorts = [.. Enumerable.Range(0, size).Select(_ => Loopback.FreePort())];
         Bridges = [.. Enumerable.Range(0, size).Select(i => new FleetMemberBridge(seed, (ulong)(1000 + i)))];
         Hosts = new FleetMemberHost?[size];
     }
@@ -227,10 +221,4 @@ internal sealed class InProcessFleet : IAsyncDisposable
         _directory.Dispose();
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 }

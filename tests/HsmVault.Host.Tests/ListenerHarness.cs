@@ -41,12 +41,15 @@ internal sealed class ListenerHarness : IAsyncDisposable
     }
 
     /// <summary>Sends one request on a new connection and returns the response.</summary>
-    public async Task<ClientResponse> RoundTripAsync(ClientRequest request)
+    public Task<ClientResponse> RoundTripAsync(ClientRequest request) => ExchangeAsync(Port, request);
+
+    /// <summary>One request over a fresh loopback connection to the client listener on <paramref name="port"/>, and its answer.</summary>
+    public static async Task<ClientResponse> ExchangeAsync(int port, ClientRequest request)
     {
-        using TcpClient client = await ConnectAsync();
+        using var client = new TcpClient();
+        await client.ConnectAsync("127.0.0.1", port);
         NetworkStream stream = client.GetStream();
-        var codec = new FrameCodec();
-        await codec.WriteAsync(stream, request);
+        await new FrameCodec().WriteAsync(stream, request);
         return (await ReadResponseAsync(stream))!;
     }
 

@@ -178,15 +178,8 @@ public sealed class RealEnclaveHostTests
             return running;
         }
 
-        public async Task<ClientResponse> SendAsync(ClientRequest request)
-        {
-            int port = _host.Services.GetRequiredService<ClientListener>().LocalEndPoint!.Port;
-            using var client = new TcpClient();
-            await client.ConnectAsync("127.0.0.1", port);
-            NetworkStream stream = client.GetStream();
-            await new FrameCodec().WriteAsync(stream, request);
-            return (await ListenerHarness.ReadResponseAsync(stream))!;
-        }
+        public Task<ClientResponse> SendAsync(ClientRequest request) =>
+            ListenerHarness.ExchangeAsync(_host.Services.GetRequiredService<ClientListener>().LocalEndPoint!.Port, request);
 
         public async ValueTask DisposeAsync()
         {

@@ -28,8 +28,8 @@ public sealed partial class LocalFleet : IAsyncDisposable
         _socket = Path.Combine(stateDirectory, "hsm.sock");
         _tokenLabel = tokenLabel;
         _hostSettings = hostSettings;
-        Port = FreePort();
-        HealthPort = FreePort();
+        Port = Loopback.FreePort();
+        HealthPort = Loopback.FreePort();
     }
 
     /// <summary>Everything the two processes keep: token store, socket, host database.</summary>
@@ -157,30 +157,7 @@ public sealed partial class LocalFleet : IAsyncDisposable
         }
     }
 
-    private async Task<bool> ServesAsync()
-    {
-        try
-        {
-            using (TcpClient probe = new())
-            {
-                await probe.ConnectAsync(IPAddress.Loopback, Port).ConfigureAwait(false);
-            }
-
-            await using VaultClient client = new(ClientOptions(IdentityKsf.Instance) with { RequestTimeout = TimeSpan.FromSeconds(5) });
-            return await client.StatusAsync("readiness-probe").ConfigureAwait(false) is not Unavailable;
-        }
-        catch (SocketException)
-        {
-            return false;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using TcpListener listener = new(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    private Task<bool> ServesAsync() => Loopback.ServesAsync(ClientOptions(IdentityKsf.Instance));
 
     [GeneratedRegex("listening on .*fleet keys in ")]
     private static partial Regex ListeningLine();

@@ -51,7 +51,7 @@ public sealed class PostgresCluster : IDisposable
         string bin = FindBinaries();
         string directory = System.IO.Directory.CreateTempSubdirectory("hsmvault-pg-").FullName;
         string password = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
-        var cluster = new PostgresCluster(bin, directory, FreePort(), password);
+        var cluster = new PostgresCluster(bin, directory, Loopback.FreePort(), password);
         try
         {
             cluster.Initialize();
@@ -206,12 +206,6 @@ public sealed class PostgresCluster : IDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     /// <summary>The directory holding initdb, pg_ctl and postgres: Debian's newest version, else the one on PATH.</summary>
     private static string FindBinaries()

@@ -34,9 +34,9 @@ public sealed partial class ProcessFleet : IAsyncDisposable
         StateDirectory = state;
         _postgres = postgres;
         _hostSettings = hostSettings;
-        Ports = [.. Enumerable.Range(0, size).Select(_ => FreePort())];
-        HealthPorts = [.. Enumerable.Range(0, size).Select(_ => FreePort())];
-        _peerPorts = [.. Enumerable.Range(0, size).Select(_ => FreePort())];
+        Ports = [.. Enumerable.Range(0, size).Select(_ => Loopback.FreePort())];
+        HealthPorts = [.. Enumerable.Range(0, size).Select(_ => Loopback.FreePort())];
+        _peerPorts = [.. Enumerable.Range(0, size).Select(_ => Loopback.FreePort())];
         _simulators = new ChildProcess?[size];
         _hosts = new ChildProcess?[size];
     }
@@ -293,18 +293,7 @@ public sealed partial class ProcessFleet : IAsyncDisposable
         throw new TimeoutException($"host {member} did not serve within {StartupLimit.TotalSeconds:F0} s:\n{await DescribeAsync().ConfigureAwait(false)}\n{_hosts[member]?.Output}");
     }
 
-    private async Task<bool> ServesAsync(int member)
-    {
-        try
-        {
-            await using VaultClient client = new(ClientOptions(member, IdentityKsf.Instance) with { RequestTimeout = TimeSpan.FromSeconds(5) });
-            return await client.StatusAsync("readiness-probe").ConfigureAwait(false) is not Unavailable;
-        }
-        catch (Exception ex) when (ex is SocketException or IOException)
-        {
-            return false;
-        }
-    }
+    private Task<bool> ServesAsync(int member) => Loopback.ServesAsync(ClientOptions(member, IdentityKsf.Instance));
 
     private async Task<string> HealthAsync(int member)
     {
@@ -320,12 +309,6 @@ public sealed partial class ProcessFleet : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
-    {
-        using TcpListener listener = new(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
 
     [GeneratedRegex("listening on .*fleet keys in ")]
     private static partial Regex ListeningLine();

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Threading.Channels;
 using Google.Protobuf;
 using HsmVault.Host.Bridge;
 using HsmVault.Host.Configuration;
@@ -48,7 +47,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
     private readonly TimeProvider _time;
     private readonly PeerClient?[] _peers;
     private readonly Lock _storeGate = new();
-    private readonly Channel<PendingOperation> _queue = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly RequestAdmission _admission;
     private readonly Dictionary<ulong, PendingOperation> _held = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenSource _abort = new();
@@ -57,7 +56,6 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
     private readonly LeaderLease _lease;
     private ulong _nextTag;
     private Task? _loop;
-    private int _inFlight;
     private int _disposed;
     private bool _opened;
     private volatile bool _leading;
@@ -83,6 +81,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
         _fleet = fleet ?? throw new ArgumentNullException(nameof(fleet));
         _hsmOptions = hsmOptions ?? throw new ArgumentNullException(nameof(hsmOptions));
         _limits = limits ?? throw new ArgumentNullException(nameof(limits));
+        _admission = new RequestAdmission(limits.MaxInFlightRequests);
         _metrics = metrics ?? throw new ArgumentNullException(nameof(metrics));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _health = health ?? new HealthOptions();
@@ -110,7 +109,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
     public VaultStoreState StoreState => _store.State;
 
     /// <inheritdoc />
-    public int InFlight => Volatile.Read(ref _inFlight);
+    public int InFlight => _admission.InFlight;
 
     /// <summary>True while this host's HSM leads the fleet.</summary>
     public bool Leading => _leading;
@@ -140,7 +139,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
     /// <summary>Stops taking requests, finishes the entry in flight, hands the lease back, then stops.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        _queue.Writer.TryComplete();
+        _admission.Close();
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is null)
         {
@@ -239,27 +238,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
             return ClientErrors.Create(request.RequestId, ErrorCode.Unavailable, "the fleet cannot commit now (no majority of its HSMs answers); retry later");
         }
 
-        if (Interlocked.Increment(ref _inFlight) > _limits.MaxInFlightRequests)
-        {
-            Interlocked.Decrement(ref _inFlight);
-            return ClientErrors.Create(request.RequestId, ErrorCode.Busy, "too many requests in flight; retry later");
-        }
-
-        try
-        {
-            byte[] id = userId!.ToByteArray();
-            var pending = new PendingOperation(request, id, MerkleHashing.UserKey(id));
-            if (!_queue.Writer.TryWrite(pending))
-            {
-                return ClientErrors.Create(request.RequestId, ErrorCode.Unavailable, "the vault is shutting down; retry later");
-            }
-
-            return await pending.Completion.Task.ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _inFlight);
-        }
+        return await _admission.SubmitAsync(request, userId!).ConfigureAwait(false);
     }
 
     private async Task RunAsync(CancellationToken abort)
@@ -268,7 +247,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
         {
             while (!abort.IsCancellationRequested)
             {
-                if (_stopping.IsCancellationRequested && (!_leading || (_uncommitted is null && _carry.Count == 0 && !_queue.Reader.TryPeek(out _))))
+                if (_stopping.IsCancellationRequested && (!_leading || (_uncommitted is null && _carry.Count == 0 && !_admission.Reader.TryPeek(out _))))
                 {
                     break;
                 }
@@ -306,7 +285,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
         }
         finally
         {
-            _queue.Writer.TryComplete();
+            _admission.Close();
             FailWaiting("the vault is shutting down; retry later");
             try
             {
@@ -321,14 +300,10 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
 
     private async Task StepAsync(CancellationToken abort)
     {
-        if (!_leading)
-        {
-            // Even with its own HSM down, a host forwards its clients to whoever holds the lease.
-            ObserveLeader();
-        }
-
         if (!_opened)
         {
+            // Even with its own HSM down, a host forwards its clients to whoever holds the lease.
+            _leaderSeen = _lease.OtherHolder(_lease.Read());
             await OpenMemberAsync(abort).ConfigureAwait(false);
             if (!_opened)
             {
@@ -375,7 +350,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
             await Task.Delay(_hsmOptions.BatchWindow, abort).ConfigureAwait(false);
         }
 
-        (List<PendingOperation> batch, _carry) = BatchCollector.Collect(_carry, _queue.Reader, _hsmOptions.MaxBatchOperations);
+        (List<PendingOperation> batch, _carry) = BatchCollector.Collect(_carry, _admission.Reader, _hsmOptions.MaxBatchOperations);
         await ExecuteAsync(batch, abort).ConfigureAwait(false);
     }
 
@@ -562,8 +537,6 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
 
     // ---- following and electing ----------------------------------------------------------------
 
-    private void ObserveLeader() => _leaderSeen = _lease.OtherHolder();
-
     private async Task FollowAsync(CancellationToken abort)
     {
         FailWaiting("this host's HSM no longer leads the fleet; retry");
@@ -585,12 +558,10 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
             return;
         }
 
-        int holder = seen.Holder;
-        bool leaderKnown = !seen.Lapsed && holder >= 0 && holder < Size && holder != _fleet.Self;
-        _leaderSeen = leaderKnown ? holder : -1;
-        if (leaderKnown)
+        _leaderSeen = _lease.OtherHolder(seen);
+        if (_leaderSeen >= 0)
         {
-            SetStatus(ServiceStatus.Serving, $"following member {holder}, the fleet's leader");
+            SetStatus(ServiceStatus.Serving, $"following member {_leaderSeen}, the fleet's leader");
         }
         else
         {
@@ -610,9 +581,10 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
 
     // While the log holds only the genesis entry, members may still be joining, and a join needs
     // every other member at genesis: nobody leads (and writes entry 2) until every member has joined.
+    // The caller has just refreshed the store.
     private async Task<bool> AllJoinedIfFormingAsync(CancellationToken abort)
     {
-        if (Locked(() => { _store.Refresh(); return _store.State.LogIndex; }) > 1)
+        if (_store.State.LogIndex > 1)
         {
             return true;
         }
@@ -999,7 +971,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
         wait.CancelAfter(_fleet.LeaseDuration / 4);
         try
         {
-            return await _queue.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false) && _queue.Reader.TryPeek(out _);
+            return await _admission.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false) && _admission.Reader.TryPeek(out _);
         }
         catch (OperationCanceledException) when (!abort.IsCancellationRequested)
         {
@@ -1034,10 +1006,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
         FailHeld(message);
         FailAll(_carry, ErrorCode.Unavailable, message);
         _carry = [];
-        while (_queue.Reader.TryRead(out PendingOperation? pending))
-        {
-            pending.Fail(ErrorCode.Unavailable, message);
-        }
+        _admission.FailQueued(ErrorCode.Unavailable, message);
     }
 
     private void FailHeld(string message)

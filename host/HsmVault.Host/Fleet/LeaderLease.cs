@@ -48,11 +48,11 @@ internal sealed class LeaderLease
     }
 
     /// <summary>The other member that holds a live lease now, or -1.</summary>
-    public int OtherHolder()
-    {
-        View view = Read();
-        return !view.Lapsed && view.Holder >= 0 && view.Holder < _size && view.Holder != _self ? view.Holder : -1;
-    }
+    public int OtherHolder() => OtherHolder(Read());
+
+    /// <summary>The other member that holds the lease <paramref name="view"/> shows, if it is live; else -1.</summary>
+    public int OtherHolder(View view) =>
+        !view.Lapsed && view.Holder >= 0 && view.Holder < _size && view.Holder != _self ? view.Holder : -1;
 
     /// <summary>Whether this host may try to take the lease it saw: lapsed, or its own from before.</summary>
     public bool MayTake(View seen) => seen.Lapsed || seen.Holder == _self;

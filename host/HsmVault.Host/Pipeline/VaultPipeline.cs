@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Threading.Channels;
 using Google.Protobuf;
 using HsmVault.Host.Bridge;
 using HsmVault.Host.Configuration;
@@ -39,10 +38,9 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
     private readonly TimeProvider _time;
     private readonly ResiliencePipeline<bool> _reconnect;
     private readonly CancellationTokenSource _stopping = new();
-    private readonly Channel<PendingOperation> _queue = Channel.CreateUnbounded<PendingOperation>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly RequestAdmission _admission;
     private readonly CancellationTokenSource _abort = new();
     private List<PendingOperation> _carry = [];
-    private int _inFlight;
     private int _batchLimit;
     private ulong _nextTag;
     private byte[] _entryMac = [];
@@ -72,6 +70,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
         _bridge = bridge ?? throw new ArgumentNullException(nameof(bridge));
         _hsm = hsm ?? throw new ArgumentNullException(nameof(hsm));
         _limits = limits ?? throw new ArgumentNullException(nameof(limits));
+        _admission = new RequestAdmission(limits.MaxInFlightRequests);
         _metrics = metrics ?? throw new ArgumentNullException(nameof(metrics));
         _logger = logger ?? throw new ArgumentNullException(nameof(logger));
         _health = health ?? new HealthOptions();
@@ -99,7 +98,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
     public VaultStoreState StoreState => _store.State;
 
     /// <summary>Requests admitted and not yet answered.</summary>
-    public int InFlight => Volatile.Read(ref _inFlight);
+    public int InFlight => _admission.InFlight;
 
     /// <summary>
     /// Answers <paramref name="request"/>: an enclave response, or a typed Error when the host
@@ -126,7 +125,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
     /// <summary>Stops taking requests, answers those already admitted, then stops.</summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
-        _queue.Writer.TryComplete();
+        _admission.Close();
         await _stopping.CancelAsync().ConfigureAwait(false);
         if (_loop is null)
         {
@@ -176,27 +175,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
             return ClientErrors.Create(request.RequestId, ErrorCode.Unavailable, "the vault is not serving now; retry later");
         }
 
-        if (Interlocked.Increment(ref _inFlight) > _limits.MaxInFlightRequests)
-        {
-            Interlocked.Decrement(ref _inFlight);
-            return ClientErrors.Create(request.RequestId, ErrorCode.Busy, "too many requests in flight; retry later");
-        }
-
-        try
-        {
-            byte[] id = userId!.ToByteArray();
-            var pending = new PendingOperation(request, id, MerkleHashing.UserKey(id));
-            if (!_queue.Writer.TryWrite(pending))
-            {
-                return ClientErrors.Create(request.RequestId, ErrorCode.Unavailable, "the vault is shutting down; retry later");
-            }
-
-            return await pending.Completion.Task.ConfigureAwait(false);
-        }
-        finally
-        {
-            Interlocked.Decrement(ref _inFlight);
-        }
+        return await _admission.SubmitAsync(request, userId!).ConfigureAwait(false);
     }
 
     private async Task RunAsync(CancellationToken abort)
@@ -255,14 +234,14 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
         }
         finally
         {
-            _queue.Writer.TryComplete();
+            _admission.Close();
             FailWaiting(ErrorCode.Unavailable, "the vault is shutting down; retry later");
         }
     }
 
     private List<PendingOperation> CollectBatch()
     {
-        (List<PendingOperation> batch, _carry) = BatchCollector.Collect(_carry, _queue.Reader, _batchLimit);
+        (List<PendingOperation> batch, _carry) = BatchCollector.Collect(_carry, _admission.Reader, _batchLimit);
         return batch;
     }
 
@@ -667,7 +646,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
 
                     // The check itself runs to its end even when shutdown starts: an initialization may be on its way.
                     bool answered = await pipeline.CheckEnclaveAsync(abort).ConfigureAwait(false) || pipeline._status == ServiceStatus.Refused;
-                    return answered || pipeline._queue.Reader.Completion.IsCompleted;
+                    return answered || pipeline._admission.Reader.Completion.IsCompleted;
                 },
                 this,
                 stopping.Token).ConfigureAwait(false);
@@ -678,20 +657,20 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
         }
 
         return _status is not (ServiceStatus.Starting or ServiceStatus.Unavailable)
-            || !(_stopping.IsCancellationRequested || _queue.Reader.Completion.IsCompleted);
+            || !(_stopping.IsCancellationRequested || _admission.Reader.Completion.IsCompleted);
     }
 
     /// <summary>Waits for queued work; while serving, only until the next health probe is due.</summary>
     private async Task<Wake> WaitForWorkAsync(CancellationToken abort)
     {
-        if (_queue.Reader.TryPeek(out _))
+        if (_admission.Reader.TryPeek(out _))
         {
             return Wake.Work;
         }
 
         if (_status != ServiceStatus.Serving)
         {
-            return await _queue.Reader.WaitToReadAsync(abort).ConfigureAwait(false) ? Wake.Work : Wake.Closed;
+            return await _admission.Reader.WaitToReadAsync(abort).ConfigureAwait(false) ? Wake.Work : Wake.Closed;
         }
 
         TimeSpan due = _health.ProbeInterval - _time.GetElapsedTime(Volatile.Read(ref _lastContact));
@@ -704,7 +683,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
         using var wait = CancellationTokenSource.CreateLinkedTokenSource(abort, timer.Token);
         try
         {
-            return await _queue.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false) ? Wake.Work : Wake.Closed;
+            return await _admission.Reader.WaitToReadAsync(wait.Token).ConfigureAwait(false) ? Wake.Work : Wake.Closed;
         }
         catch (OperationCanceledException) when (!abort.IsCancellationRequested)
         {
@@ -768,10 +747,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
         }
 
         _carry = [];
-        while (_queue.Reader.TryRead(out PendingOperation? pending))
-        {
-            pending.Fail(code, message);
-        }
+        _admission.FailQueued(code, message);
     }
 
     private static void FailAll(List<PendingOperation> operations, ErrorCode code, string message)

@@ -248,33 +248,19 @@ public sealed class SqliteVaultStore : IVaultStore
     }
 
     /// <inheritdoc />
-    public void Refresh()
-    {
-        try
-        {
-            Volatile.Write(ref _state, ReadState(_connection, _path));
-        }
-        catch (SqliteException ex)
-        {
-            throw new StoreUnavailableException($"the store {_path} {SqliteProblems.Describe(ex)}", ex);
-        }
-    }
+    public void Refresh() => Volatile.Write(ref _state, Guarded(() => ReadState(_connection, _path)));
 
     /// <inheritdoc />
     public byte[]? ReadFleetValue(string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        try
+        return Guarded(() =>
         {
             using SqliteCommand command = _connection.CreateCommand();
             command.CommandText = "SELECT value FROM fleet_values WHERE name = $name;";
             command.Parameters.AddWithValue("$name", name);
             return command.ExecuteScalar() as byte[];
-        }
-        catch (SqliteException ex)
-        {
-            throw new StoreUnavailableException($"the store {_path} {SqliteProblems.Describe(ex)}", ex);
-        }
+        });
     }
 
     /// <inheritdoc />
@@ -282,7 +268,7 @@ public sealed class SqliteVaultStore : IVaultStore
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(value);
-        try
+        return Guarded(() =>
         {
             using SqliteCommand command = _connection.CreateCommand();
             command.CommandText = expected is null
@@ -296,6 +282,15 @@ public sealed class SqliteVaultStore : IVaultStore
             }
 
             return command.ExecuteNonQuery() == 1;
+        });
+    }
+
+    // The callers see a store-neutral failure; the driver's code stays on the inner exception.
+    private T Guarded<T>(Func<T> action)
+    {
+        try
+        {
+            return action();
         }
         catch (SqliteException ex)
         {

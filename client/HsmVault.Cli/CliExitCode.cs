@@ -25,7 +25,7 @@ public static class CliExitCode
         "  2  vault unavailable (connection refused, timeout, TLS failure, vault busy or down): retry later\n" +
         "  3  wrong password (the message says how many attempts are left; with 1 left the next wrong one destroys the record)\n" +
         "  4  no live record: the user is unknown, was deleted, or was destroyed after too many wrong passwords (after a guess, the message says whether that guess destroyed it)\n" +
-        "  5  fleet not authenticated: an answer did not come from the pinned fleet (forged, altered, or another fleet); nothing more was sent\n" +
+        "  5  fleet not authenticated: an answer did not come from the pinned fleet (forged, altered, or another fleet), or the host's validation bundle was refused (the line names the epoch and the check); nothing more was sent\n" +
         "  6  the record changed during the operation: run the command again\n" +
         "  7  temporarily locked by the host (rate limit): wait and retry\n" +
         "  8  protocol error (malformed or altered answer, or the endpoint does not speak the vault's protocol, e.g. an HTTP port)\n" +
@@ -40,7 +40,7 @@ public static class CliExitCode
         Client.Unavailable => Unavailable,
         Client.WrongPassword => WrongPassword,
         Client.NoRecord => NoRecord,
-        Client.FleetNotAuthenticated => FleetNotAuthenticated,
+        Client.FleetNotAuthenticated or Client.FleetBundleRefused => FleetNotAuthenticated,
         Client.Conflict => Conflict,
         Client.RateLimited => RateLimited,
         _ => ProtocolError,

@@ -7,8 +7,10 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using HsmVault.Client;
+using HsmVault.Client.Transparency;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol.Fleet;
+using HsmVault.Transparency;
 
 namespace HsmVault.Cli;
 
@@ -20,8 +22,12 @@ public sealed class HsmVaultCli
 {
     private const string EndpointVariable = "HSMVAULT_ENDPOINT";
     private const string FleetKeyVariable = "HSMVAULT_FLEET_KEY";
+    private const string TrustVariable = "HSMVAULT_TRUST";
+    private const string TrustStateVariable = "HSMVAULT_TRUST_STATE";
 
     private readonly CliConsole _console;
+    private OverTheAirFleet? _overTheAir;
+    private long? _epochAtStart;
 
     private readonly Option<string> _endpoint = new("--endpoint")
     {
@@ -33,6 +39,26 @@ public sealed class HsmVaultCli
     private readonly Option<string> _fleetKey = new("--fleet-key")
     {
         Description = $"The pinned fleet-key set: a JSON file with the fleet's channel and OPAQUE keys (the simulator writes fleet-keys.json). Default: ${FleetKeyVariable}.",
+        HelpName = "path",
+        Recursive = true,
+    };
+
+    private readonly Option<string> _trust = new("--trust")
+    {
+        Description =
+            "Accept the fleet over the air: a transparency-trust file (hsmvault-transparency-trust/v1: the log's namespace, " +
+            "the witness key, the operator key, optional cosigners). The host's validation bundle must pass every check " +
+            "against it before anything is sent; a newer fleet proven by the log replaces the old one. --fleet-key becomes " +
+            $"optional (if given, it is trusted until a newer fleet is proven). Default: ${TrustVariable}.",
+        HelpName = "path",
+        Recursive = true,
+    };
+
+    private readonly Option<string> _trustState = new("--trust-state")
+    {
+        Description =
+            "With --trust: the file that keeps the newest epoch accepted, so an older fleet is refused in later runs too " +
+            $"(default: ${TrustStateVariable}, else ~/.local/state/hsmvault/newest-epochs.json).",
         HelpName = "path",
         Recursive = true,
     };
@@ -204,7 +230,7 @@ public sealed class HsmVaultCli
             "hsmvault: keep a 32-byte backup key in an HsmVault fleet, protected by a password or a passkey secret (OPAQUE).\n" +
             "The password is prompted for without echo, or read from stdin with --password-stdin; it is never an argument.\n" +
             "A passkey secret (the 32-byte WebAuthn PRF output) comes from --passkey-file or --passkey-stdin.");
-        foreach (Option option in new Option[] { _endpoint, _fleetKey, _tls, _tlsServerName, _tlsCertificate, _ksf, _timeout, _user })
+        foreach (Option option in new Option[] { _endpoint, _fleetKey, _trust, _trustState, _tls, _tlsServerName, _tlsCertificate, _ksf, _timeout, _user })
         {
             root.Options.Add(option);
         }
@@ -408,6 +434,7 @@ public sealed class HsmVaultCli
             VaultOutcome outcome = await client.StatusAsync(user, cancellationToken).ConfigureAwait(false);
             if (outcome is StatusReported status)
             {
+                await ReportFleetMoveAsync().ConfigureAwait(false);
                 await _console.Out.WriteLineAsync($"attempts left: {status.AttemptsLeft} of {status.AttemptLimit}").ConfigureAwait(false);
                 return CliExitCode.Success;
             }
@@ -417,8 +444,20 @@ public sealed class HsmVaultCli
         return command;
     }
 
+    // One line when this run moved to a fleet over the air, so a user sees which fleet holds the key.
+    private async Task ReportFleetMoveAsync()
+    {
+        if (_overTheAir is { CurrentEpoch: { } epoch, Current: { } fleet } && epoch != _epochAtStart)
+        {
+            _epochAtStart = epoch;
+            await _console.Error.WriteLineAsync($"hsmvault: fleet {fleet.FleetId} accepted over the air (epoch {epoch}; bundle checked against the pinned witness and operator keys)").ConfigureAwait(false);
+        }
+    }
+
     private async Task<int> ReportAsync(VaultOutcome outcome, string successMessage)
     {
+        await ReportFleetMoveAsync().ConfigureAwait(false);
+
         int code = CliExitCode.For(outcome);
         string line = code == CliExitCode.Success ? successMessage : $"hsmvault: {outcome.Describe()}";
         if (line.Length > 0)
@@ -449,8 +488,10 @@ public sealed class HsmVaultCli
                 : new VaultEndpoint("127.0.0.1", VaultClientOptions.DefaultPort);
         var timeout = TimeSpan.FromSeconds(parse.GetValue(_timeout));
         IKeyStretchingFunction ksf = parse.GetValue(_ksf) == "scrypt" ? ScryptKsf.Recommended : Argon2idKsf.SecondRecommended;
-        return new VaultClientOptions(endpoint.Host, endpoint.Port, FleetKey(parse))
+        OverTheAirFleet? overTheAir = OverTheAir(parse);
+        return new VaultClientOptions(endpoint.Host, endpoint.Port, FleetKey(parse, required: overTheAir is null))
         {
+            OverTheAir = overTheAir,
             UseTls = parse.GetValue(_tls),
             TlsServerName = parse.GetValue(_tlsServerName),
             TlsTrustedCertificate = parse.GetValue(_tlsCertificate) is { } path ? LoadCertificate(path) : null,
@@ -461,14 +502,16 @@ public sealed class HsmVaultCli
         };
     }
 
-    private FleetKeySet FleetKey(ParseResult parse)
+    private FleetKeySet? FleetKey(ParseResult parse, bool required)
     {
         (string? path, string source) = parse.GetValue(_fleetKey) is { } option
             ? (option, "--fleet-key")
             : (_console.GetEnvironmentVariable(FleetKeyVariable) is { Length: > 0 } variable ? variable : null, $"${FleetKeyVariable}");
         if (path is null)
         {
-            throw new CliInputException($"--fleet-key: required (the fleet-key set file to pin; or set ${FleetKeyVariable})", isUsage: true);
+            return required
+                ? throw new CliInputException($"--fleet-key: required (the fleet-key set file to pin; or set ${FleetKeyVariable}; or accept the fleet over the air with --trust)", isUsage: true)
+                : null;
         }
 
         try
@@ -480,6 +523,48 @@ public sealed class HsmVaultCli
             // A file-level problem (missing, unreadable) names the path as its field: say it once.
             throw new CliInputException(ex.Field == path ? $"{source}: '{path}': {ex.Reason}" : $"{source}: '{path}': {ex.Field}: {ex.Reason}");
         }
+    }
+
+    // Over-the-air fleets: the pins from --trust, and the newest epoch seen from --trust-state.
+    private OverTheAirFleet? OverTheAir(ParseResult parse)
+    {
+        (string? path, string source) = parse.GetValue(_trust) is { } option
+            ? (option, "--trust")
+            : (_console.GetEnvironmentVariable(TrustVariable) is { Length: > 0 } variable ? variable : null, $"${TrustVariable}");
+        if (path is null)
+        {
+            return parse.GetValue(_trustState) is null ? null : throw new CliInputException("--trust-state: only with --trust (the transparency-trust file)", isUsage: true);
+        }
+
+        TransparencyTrust trust;
+        try
+        {
+            trust = TransparencyTrust.Load(path);
+        }
+        catch (TransparencyFormatException ex)
+        {
+            throw new CliInputException($"{source}: '{path}': {ex.Message}");
+        }
+
+        (string statePath, string stateSource) = parse.GetValue(_trustState) is { } stateOption
+            ? (stateOption, "--trust-state")
+            : _console.GetEnvironmentVariable(TrustStateVariable) is { Length: > 0 } stateVariable
+                ? (stateVariable, $"${TrustStateVariable}")
+                : (Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "state", "hsmvault", "newest-epochs.json"), "the default trust state");
+        NewestEpochFile state;
+        try
+        {
+            state = NewestEpochFile.Open(statePath);
+        }
+        catch (Exception ex) when (ex is TransparencyFormatException or IOException or UnauthorizedAccessException)
+        {
+            throw new CliInputException($"{stateSource}: '{statePath}': {ex.Message}");
+        }
+
+        var overTheAir = new OverTheAirFleet(trust, state);
+        _overTheAir = overTheAir;
+        _epochAtStart = overTheAir.NewestSeen?.Epoch;
+        return overTheAir;
     }
 
     private static X509Certificate2 LoadCertificate(string path)
@@ -736,6 +821,9 @@ public sealed class HsmVaultCli
                 case VaultProgress.Connecting when !_connected:
                     _connected = true;
                     error.WriteLine($"connecting to {endpoint.Host}:{endpoint.Port} ...");
+                    break;
+                case VaultProgress.CheckingFleetBundle:
+                    error.WriteLine("checking the fleet's validation bundle ...");
                     break;
                 case VaultProgress.StretchingPassword:
                     error.WriteLine($"stretching the password ({ksfName}) ...");

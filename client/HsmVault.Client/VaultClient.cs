@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Security.Cryptography;
 using System.Text;
 using Google.Protobuf;
+using HsmVault.Client.Transparency;
 using HsmVault.Crypto;
 using HsmVault.Crypto.Channel;
 using HsmVault.Crypto.Ec;
@@ -27,8 +28,10 @@ public sealed class VaultClient : IAsyncDisposable
     private readonly OpaqueClient _opaque;
     private readonly OpaqueClient _passkeyOpaque;
     private readonly VaultConnection _connection;
-    private readonly byte[] _serverIdentity;
-    private readonly byte[] _channelKey;
+
+    // The fleet requests are sealed to: the pinned one, or the last accepted over the air. Null
+    // until a bundle is accepted when nothing is pinned.
+    private TrustedFleet? _fleet;
 
     // Users this client has seen a live record for (registered, status, a wrong password, a
     // recovery) and not seen gone since. Only with that knowledge can AUTH_FAILED with no attempts
@@ -45,16 +48,16 @@ public sealed class VaultClient : IAsyncDisposable
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _options = options;
-        _channelKey = options.FleetKeys.ChannelPublicKey;
-        _serverIdentity = options.FleetKeys.OpaqueAkePublicKey;
-        try
+        if ((options.FleetKeys ?? options.OverTheAir?.Current) is { } pinned)
         {
-            P256Group.ValidateUncompressed(_channelKey, "fleet keys: channel");
-            P256Group.ValidateElement(_serverIdentity, "fleet keys: opaque-ake");
-        }
-        catch (CryptoFormatException ex)
-        {
-            throw new ArgumentException($"FleetKeys: {ex.Message}", nameof(options), ex);
+            try
+            {
+                _fleet = TrustedFleet.From(pinned);
+            }
+            catch (CryptoFormatException ex)
+            {
+                throw new ArgumentException($"FleetKeys: {ex.Message}", nameof(options), ex);
+            }
         }
 
         byte[] context = Encoding.UTF8.GetBytes(options.OpaqueContext);
@@ -124,9 +127,10 @@ public sealed class VaultClient : IAsyncDisposable
                     return mismatch;
                 }
 
+                byte[] serverIdentity = _fleet!.AkeKey;
                 ReportStretching(secret);
                 RegistrationResult result = await Task.Run(
-                    () => opaque.FinalizeRegistration(state, response, _serverIdentity, userId), cancellationToken).ConfigureAwait(false);
+                    () => opaque.FinalizeRegistration(state, response, serverIdentity, userId), cancellationToken).ConfigureAwait(false);
                 byte[] blob;
                 try
                 {
@@ -244,11 +248,12 @@ public sealed class VaultClient : IAsyncDisposable
 
                 byte[] ke2 = started.LoginStarted.Ke2.ToByteArray();
                 ByteString session = started.LoginStarted.LoginSession;
+                byte[] serverIdentity = _fleet!.AkeKey;
                 ReportStretching(secret);
                 LoginResult result;
                 try
                 {
-                    result = await Task.Run(() => opaque.GenerateKE3(state, ke2, _serverIdentity, userId), cancellationToken).ConfigureAwait(false);
+                    result = await Task.Run(() => opaque.GenerateKE3(state, ke2, serverIdentity, userId), cancellationToken).ConfigureAwait(false);
                 }
                 catch (OpaqueAuthenticationException)
                 {
@@ -347,13 +352,37 @@ public sealed class VaultClient : IAsyncDisposable
         }
     }
 
+    /// <summary>The fleet this client seals to now (pinned or accepted over the air), or null before any.</summary>
+    public FleetKeySet? CurrentFleet => _fleet?.Keys;
+
     /// <summary>
-    /// Seals <paramref name="request"/> to the fleet's channel key and opens the answer. Only a
-    /// sealed answer that opens under this request's key is returned; anything else ends the
+    /// Seals <paramref name="request"/> to the trusted fleet's channel key and opens the answer.
+    /// Only a sealed answer that opens under this request's key is returned; anything else ends the
     /// operation with a <see cref="VaultAnswerException"/>, and an answer that claims to be the
-    /// fleet's but is not drops the connection, so nothing more is sent over it.
+    /// fleet's but is not drops the connection, so nothing more is sent over it. Over the air, a
+    /// fleet is first accepted from the host's announcement, and a request the fleet could not open
+    /// is sealed once more to a newer fleet the attached bundle proves.
     /// </summary>
     private async Task<VaultResponse> ExchangeAsync(byte[] userId, VaultRequest request, CancellationToken cancellationToken)
+    {
+        TrustedFleet fleet = _fleet ?? await AcceptAnnouncedAsync(null, cancellationToken).ConfigureAwait(false);
+        (VaultResponse? answer, ClientResponse clear) = await SealedExchangeAsync(fleet, userId, request, cancellationToken).ConfigureAwait(false);
+        if (answer is null && _options.OverTheAir is not null && IsUnopenedRequest(clear.Error) && clear.FleetAnnouncement is not null)
+        {
+            // The fleet behind this host cannot open what was sealed to ours: rotated, or another
+            // fleet. Only a bundle that passes every check moves the client, and only forward.
+            TrustedFleet moved = await AcceptAnnouncedAsync(clear.FleetAnnouncement, cancellationToken).ConfigureAwait(false);
+            if (!CryptographicOperations.FixedTimeEquals(moved.ChannelKey, fleet.ChannelKey))
+            {
+                (answer, clear) = await SealedExchangeAsync(moved, userId, request, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        return answer ?? throw new VaultAnswerException(FromClearError(clear.Error));
+    }
+
+    // One request sealed to one fleet: the opened answer, or null with the clear error.
+    private async Task<(VaultResponse? Answer, ClientResponse Clear)> SealedExchangeAsync(TrustedFleet fleet, byte[] userId, VaultRequest request, CancellationToken cancellationToken)
     {
         byte[] plaintext = request.ToByteArray();
         PendingChannelResponse pending;
@@ -361,7 +390,7 @@ public sealed class VaultClient : IAsyncDisposable
         byte[] sealedRequest;
         try
         {
-            pending = VaultChannel.SealRequest(_channelKey, userId, plaintext, SystemRandomSource.Instance, out encapsulatedKey, out sealedRequest);
+            pending = VaultChannel.SealRequest(fleet.ChannelKey, userId, plaintext, SystemRandomSource.Instance, out encapsulatedKey, out sealedRequest);
         }
         finally
         {
@@ -388,7 +417,7 @@ public sealed class VaultClient : IAsyncDisposable
 
                     try
                     {
-                        return VaultResponse.Parser.ParseFrom(opened);
+                        return (VaultResponse.Parser.ParseFrom(opened), response);
                     }
                     catch (InvalidProtocolBufferException)
                     {
@@ -400,11 +429,61 @@ public sealed class VaultClient : IAsyncDisposable
                     }
 
                 case ClientResponse.ResultOneofCase.Error:
-                    throw new VaultAnswerException(FromClearError(response.Error));
+                    return (null, response);
                 default:
                     throw new VaultAnswerException(new ProtocolError("response: neither sealed_response nor error is set"));
             }
         }
+    }
+
+    private static bool IsUnopenedRequest(Error error) => error.Code == ErrorCode.BadRequest && error.Field == ClientRequest.SealedRequestField;
+
+    /// <summary>
+    /// Checks the fleet the host announces (asking for it when <paramref name="announcement"/> is
+    /// null) and makes it the trusted one. Any refusal drops the connection and ends the operation
+    /// before anything is sealed to that fleet.
+    /// </summary>
+    private async Task<TrustedFleet> AcceptAnnouncedAsync(FleetAnnouncement? announcement, CancellationToken cancellationToken)
+    {
+        OverTheAirFleet overTheAir = _options.OverTheAir
+            ?? throw new InvalidOperationException("no fleet is pinned and over-the-air fleets are off");
+        if (announcement is null)
+        {
+            ClientResponse answer = await _connection.ExchangeAsync(new ClientRequest { FleetQuery = new FleetQuery() }, cancellationToken).ConfigureAwait(false);
+            if (answer.FleetAnnouncement is null)
+            {
+                // BUSY is only a reason to retry; anything else leaves the client with no fleet to trust.
+                throw answer.Error is { Code: ErrorCode.Busy } busy
+                    ? new VaultAnswerException(FromClearError(busy))
+                    : RefuseBundle(new BundleNotAnnounced(answer.Error is { } error ? $"{error.Code}: {error.Message}" : "the answer carries no fleet_announcement"));
+            }
+
+            announcement = answer.FleetAnnouncement;
+        }
+
+        _options.Progress?.Report(VaultProgress.CheckingFleetBundle);
+        BundleVerdict verdict = overTheAir.Accept(announcement.ValidationBundle, announcement.ChannelPublicKey.Span);
+        if (verdict is not BundleAccepted accepted)
+        {
+            throw RefuseBundle(verdict);
+        }
+
+        try
+        {
+            _fleet = TrustedFleet.From(accepted.FleetKeys);
+        }
+        catch (CryptoFormatException ex)
+        {
+            throw RefuseBundle(new BundleMalformed($"entry.fleet_keys: {ex.Message}"));
+        }
+
+        return _fleet;
+    }
+
+    private VaultAnswerException RefuseBundle(BundleVerdict verdict)
+    {
+        _connection.Abandon();
+        return new VaultAnswerException(new FleetBundleRefused(verdict));
     }
 
     /// <summary>
@@ -439,13 +518,14 @@ public sealed class VaultClient : IAsyncDisposable
     // pinned one, so a key set whose parts belong to different fleets is caught before any upload.
     private FleetNotAuthenticated? CheckAkeKey(ReadOnlySpan<byte> serverKey)
     {
-        if (CryptographicOperations.FixedTimeEquals(_serverIdentity, serverKey))
+        byte[] trusted = _fleet!.AkeKey;
+        if (CryptographicOperations.FixedTimeEquals(trusted, serverKey))
         {
             return null;
         }
 
         _connection.Abandon();
-        return new FleetNotAuthenticated($"the fleet's OPAQUE key {Convert.ToHexStringLower(serverKey)} is not the pinned {Convert.ToHexStringLower(_serverIdentity)}");
+        return new FleetNotAuthenticated($"the fleet's OPAQUE key {Convert.ToHexStringLower(serverKey)} is not the pinned {Convert.ToHexStringLower(trusted)}");
     }
 
     private static VaultOutcome Unexpected(VaultResponse response, string expected) =>
@@ -510,5 +590,18 @@ public sealed class VaultClient : IAsyncDisposable
     {
         ArgumentException.ThrowIfNullOrEmpty(user);
         return Encoding.UTF8.GetBytes(user);
+    }
+
+    // A fleet's two public keys, checked to be P-256 points before anything is sealed to them.
+    private sealed record TrustedFleet(FleetKeySet Keys, byte[] ChannelKey, byte[] AkeKey)
+    {
+        public static TrustedFleet From(FleetKeySet keys)
+        {
+            byte[] channel = keys.ChannelPublicKey;
+            byte[] ake = keys.OpaqueAkePublicKey;
+            P256Group.ValidateUncompressed(channel, "fleet keys: channel");
+            P256Group.ValidateElement(ake, "fleet keys: opaque-ake");
+            return new TrustedFleet(keys, channel, ake);
+        }
     }
 }

@@ -5,16 +5,26 @@ using HsmVault.Protocol.Fleet;
 namespace HsmVault.Client;
 
 /// <summary>
-/// Where the vault is and what the client trusts. <see cref="FleetKeys"/> is required: every
-/// request is sealed to its channel key, so only that fleet can read a request or answer it.
+/// Where the vault is and what the client trusts: a pinned <see cref="FleetKeys"/>, or
+/// <see cref="OverTheAir"/> (fleets accepted from validation bundles the host relays), or both
+/// (the pinned set first, then whatever newer fleet a bundle proves). Every request is sealed to
+/// the trusted fleet's channel key, so only that fleet can read a request or answer it.
 /// </summary>
 /// <param name="Host">Vault host name or IP address.</param>
 /// <param name="Port">Vault host client port (the host's default is 7300).</param>
-/// <param name="FleetKeys">The pinned fleet-key set (channel key and OPAQUE AKE key).</param>
-public sealed record VaultClientOptions(string Host, int Port, FleetKeySet FleetKeys)
+/// <param name="FleetKeys">The pinned fleet-key set (channel key and OPAQUE AKE key); may be null with <see cref="OverTheAir"/>.</param>
+public sealed record VaultClientOptions(string Host, int Port, FleetKeySet? FleetKeys)
 {
     /// <summary>The host's default client port.</summary>
     public const int DefaultPort = 7300;
+
+    /// <summary>
+    /// Accept fleets over the air: the client asks the host which fleet it serves and checks the
+    /// validation bundle against these pins before it seals anything to it; when a request does not
+    /// open (the fleet was rotated) it checks the bundle the host attaches and, if a newer fleet is
+    /// proven, seals the request again to it. Null: the pinned <see cref="FleetKeys"/> only.
+    /// </summary>
+    public Transparency.OverTheAirFleet? OverTheAir { get; init; }
 
     /// <summary>Wrap the connection in TLS.</summary>
     public bool UseTls { get; init; }
@@ -59,7 +69,11 @@ public sealed record VaultClientOptions(string Host, int Port, FleetKeySet Fleet
             throw new ArgumentException($"Port: {Port}, must be between 1 and 65535", nameof(Port));
         }
 
-        ArgumentNullException.ThrowIfNull(FleetKeys, nameof(FleetKeys));
+        if (FleetKeys is null && OverTheAir is null)
+        {
+            throw new ArgumentException("FleetKeys: required unless OverTheAir is set (the client must trust a fleet: pinned, or over the air)", nameof(FleetKeys));
+        }
+
         ArgumentNullException.ThrowIfNull(Ksf, nameof(Ksf));
         if (ConnectTimeout <= TimeSpan.Zero)
         {

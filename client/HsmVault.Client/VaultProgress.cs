@@ -11,4 +11,7 @@ public enum VaultProgress
 
     /// <summary>Waiting for the vault to answer a request.</summary>
     WaitingForVault,
+
+    /// <summary>Checking the validation bundle of the fleet the host announces (over-the-air fleet keys).</summary>
+    CheckingFleetBundle,
 }

@@ -6,6 +6,7 @@ using HsmVault.Host.Listener;
 using HsmVault.Host.Pipeline;
 using HsmVault.Host.Store;
 using HsmVault.Host.Telemetry;
+using HsmVault.Host.Transparency;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -53,10 +54,11 @@ public static class VaultHost
         var store = Bind<StoreOptions>(builder.Configuration, StoreOptions.Section, problems);
         var health = Bind<HealthOptions>(builder.Configuration, HealthOptions.Section, problems);
         var fleet = Bind<FleetOptions>(builder.Configuration, FleetOptions.Section, problems);
+        var transparency = Bind<TransparencyOptions>(builder.Configuration, TransparencyOptions.Section, problems);
         if (problems.Count > 0)
         {
             // The host will not be built, so validate here too: every problem in one message.
-            problems.AddRange([.. listener.Problems(), .. hsm.Problems(bridge is null), .. store.Problems(), .. health.Problems(), .. fleet.Problems()]);
+            problems.AddRange([.. listener.Problems(), .. hsm.Problems(bridge is null), .. store.Problems(), .. health.Problems(), .. fleet.Problems(), .. transparency.Problems()]);
             throw new HostConfigurationException(problems);
         }
 
@@ -65,6 +67,7 @@ public static class VaultHost
         AddOptions<StoreOptions>(builder, StoreOptions.Section, o => o.Problems());
         AddOptions<HealthOptions>(builder, HealthOptions.Section, o => o.Problems());
         AddOptions<FleetOptions>(builder, FleetOptions.Section, o => o.Problems());
+        AddOptions<TransparencyOptions>(builder, TransparencyOptions.Section, o => o.Problems());
 
         builder.Logging.AddConfiguration(builder.Configuration.GetSection("Logging"));
         builder.Logging.AddConsole();
@@ -91,15 +94,21 @@ public static class VaultHost
         {
             // A fleet member: one host per HSM, relaying between its HSM, the shared store and its peers.
             builder.Services.AddSingleton<FleetPipeline>();
-            builder.Services.AddSingleton<IClientRequestHandler>(sp => sp.GetRequiredService<FleetPipeline>());
+            builder.Services.AddSingleton<IClientRequestHandler>(sp => Announcing(sp, sp.GetRequiredService<FleetPipeline>()));
             builder.Services.AddSingleton<IVaultService>(sp => sp.GetRequiredService<FleetPipeline>());
             builder.Services.AddSingleton<PeerListener>();
         }
         else
         {
             builder.Services.AddSingleton<VaultPipeline>();
-            builder.Services.AddSingleton<IClientRequestHandler>(sp => sp.GetRequiredService<VaultPipeline>());
+            builder.Services.AddSingleton<IClientRequestHandler>(sp => Announcing(sp, sp.GetRequiredService<VaultPipeline>()));
             builder.Services.AddSingleton<IVaultService>(sp => sp.GetRequiredService<VaultPipeline>());
+        }
+
+        if (transparency.Enabled)
+        {
+            // Clients that accept fleets over the air ask which fleet this host serves.
+            builder.Services.AddSingleton<FleetAnnouncer>();
         }
 
         builder.Services.AddSingleton<ClientListener>();
@@ -128,6 +137,11 @@ public static class VaultHost
             builder.Services.AddHostedService(sp => sp.GetRequiredService<VaultPipeline>());
         }
 
+        if (transparency.Enabled)
+        {
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<FleetAnnouncer>());
+        }
+
         builder.Services.AddHostedService(sp => sp.GetRequiredService<ClientListener>());
         builder.Services.AddHostedService(sp => sp.GetRequiredService<HealthEndpoint>());
         IHost host = builder.Build();
@@ -147,6 +161,10 @@ public static class VaultHost
     }
 
     // The PostgreSQL store is logged by host:port/database only: the connection string may hold the password.
+    // The listener's handler: the pipeline, with the fleet announcement in front when one is configured.
+    private static AnnouncingRequestHandler Announcing(IServiceProvider services, IClientRequestHandler pipeline) =>
+        new(pipeline, services.GetService<FleetAnnouncer>());
+
     private static IVaultStore OpenStore(StoreOptions options, ILoggerFactory loggers)
     {
         if (!options.IsPostgres)

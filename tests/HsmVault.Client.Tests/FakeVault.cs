@@ -41,14 +41,14 @@ internal sealed class FakeVault : IAsyncDisposable
 
     private readonly X509Certificate2? _tlsCertificate;
 
-    public FakeVault(int attemptLimit = 10, byte[]? akeSeed = null, X509Certificate2? tlsCertificate = null)
+    public FakeVault(int attemptLimit = 10, byte[]? akeSeed = null, X509Certificate2? tlsCertificate = null, string fleetId = "fake-vault")
     {
         AttemptLimit = attemptLimit;
         _tlsCertificate = tlsCertificate;
         var ake = SoftwareAkeKey.Derive(akeSeed ?? RandomNumberGenerator.GetBytes(32));
         PublicKey = ake.PublicKey;
         ChannelKey = P256HpkeKeyPair.Derive(RandomNumberGenerator.GetBytes(32));
-        FleetKeys = FleetKeySet.Create("fake-vault", ChannelKey.PublicKey, PublicKey);
+        FleetKeys = FleetKeySet.Create(fleetId, ChannelKey.PublicKey, PublicKey);
         _opaque = new OpaqueServer(
             OpaqueConfiguration.ForTesting(Encoding.UTF8.GetBytes(Context)),
             ake,
@@ -87,6 +87,19 @@ internal sealed class FakeVault : IAsyncDisposable
     public Func<ClientRequest, ClientResponse?>? HostIntercept { get; set; }
 
     public bool TamperRecovered { get; set; }
+
+    /// <summary>
+    /// What the host in front of this vault announces, as the real host's AnnouncingRequestHandler
+    /// does: the answer to a FleetQuery, and attached to a request that did not open. Null: a
+    /// FleetQuery gets UNAVAILABLE.
+    /// </summary>
+    public FleetAnnouncement? Announcement { get; set; }
+
+    /// <summary>FleetQuery requests received.</summary>
+    public int FleetQueryCount;
+
+    /// <summary>Requests carrying a sealed operation received (opened or not): what the client sent to this fleet.</summary>
+    public int SealedRequestCount;
 
     public uint? AttemptsUsed(string user) => _users.TryGetValue(user, out var stored) ? stored.AttemptsUsed : null;
 
@@ -133,7 +146,7 @@ internal sealed class FakeVault : IAsyncDisposable
                 while (await _codec.ReadAsync(stream, ClientRequest.Parser, _stop.Token).ConfigureAwait(false) is { } request)
                 {
                     Interlocked.Increment(ref RequestCount);
-                    ClientResponse response = HostIntercept?.Invoke(request) ?? Answer(request);
+                    ClientResponse response = HostIntercept?.Invoke(request) ?? Announce(request);
                     response.RequestId = request.RequestId;
                     await _codec.WriteAsync(stream, response, _stop.Token).ConfigureAwait(false);
                 }
@@ -142,6 +155,27 @@ internal sealed class FakeVault : IAsyncDisposable
             {
             }
         }
+    }
+
+    // The host's part: fleet queries, and the announcement beside a request that did not open.
+    private ClientResponse Announce(ClientRequest request)
+    {
+        if (request.FleetQuery is not null)
+        {
+            Interlocked.Increment(ref FleetQueryCount);
+            return Announcement is { } announcement
+                ? new ClientResponse { FleetAnnouncement = announcement }
+                : new ClientResponse { Error = new Error { Code = ErrorCode.Unavailable, Field = "fleet_query", Message = "no bundle" } };
+        }
+
+        Interlocked.Increment(ref SealedRequestCount);
+        ClientResponse response = Answer(request);
+        if (response.Error is { Code: ErrorCode.BadRequest } && Announcement is not null)
+        {
+            response.FleetAnnouncement = Announcement;
+        }
+
+        return response;
     }
 
     /// <summary>

@@ -476,6 +476,7 @@ public sealed class FleetEnclave
         {
             Member = ByteString.CopyFrom(_memberId),
             IdentityPublicKey = ByteString.CopyFrom(_hsm.IdentityPublicKey),
+            ChannelPublicKey = ByteString.CopyFrom(_hsm.ChannelPublicKey),
             Role = nvram is null ? FleetRole.Unjoined : _opened is null ? FleetRole.Closed : _leader is null ? FleetRole.Witness : FleetRole.Leader,
         };
         if (nvram is not null)

@@ -27,6 +27,8 @@ public sealed partial class FleetAnnouncer : BackgroundService
     private readonly bool _fleetMember;
     private readonly ILogger<FleetAnnouncer> _logger;
     private readonly HttpClient? _http;
+    private static readonly TimeSpan FirstRetry = TimeSpan.FromSeconds(1);
+
     private FleetAnnouncement? _current;
     private string? _lastProblem;
 
@@ -93,12 +95,22 @@ public sealed partial class FleetAnnouncer : BackgroundService
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(_options.RefreshInterval);
-        do
+        while (!stoppingToken.IsCancellationRequested)
         {
-            await RefreshAsync(stoppingToken).ConfigureAwait(false);
+            bool current = await RefreshAsync(stoppingToken).ConfigureAwait(false);
+
+            // Until the first announcement (the HSM still starting, the witness not yet up), try
+            // again soon; after it, a failed refresh keeps the last good one until the next round.
+            TimeSpan wait = current || Current is not null ? _options.RefreshInterval : Min(_options.RefreshInterval, FirstRetry);
+            try
+            {
+                await Task.Delay(wait, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
         }
-        while (await NextTickAsync(timer, stoppingToken).ConfigureAwait(false));
     }
 
     public override void Dispose()
@@ -107,17 +119,7 @@ public sealed partial class FleetAnnouncer : BackgroundService
         base.Dispose();
     }
 
-    private static async Task<bool> NextTickAsync(PeriodicTimer timer, CancellationToken stoppingToken)
-    {
-        try
-        {
-            return await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException)
-        {
-            return false;
-        }
-    }
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
 
     private async Task<string> FetchBundleAsync(CancellationToken cancellationToken)
     {

@@ -520,7 +520,7 @@ function Format-Members([object[]] $Members) {
 
 # A local fleet's plan: member i keeps its HSM's token in <State>/hsm-i, its bridge socket is
 # <State>/sim-i.sock, its host has a client, a health and a peer port; the hosts share <State>/fleet.db.
-function New-LocalFleet([string] $State, [int] $Size, [int[]] $Ports, [int[]] $HealthPorts, [int[]] $PeerPorts) {
+function New-LocalFleet([string] $State, [int] $Size, [int[]] $Ports, [int[]] $HealthPorts, [int[]] $PeerPorts, [string] $FleetId = 'hsmvault-local') {
     $bin = Get-ArtifactsBin
     $flavour = $Configuration.ToLowerInvariant()
     $members = @(for ($i = 0; $i -lt $Size; $i++) {
@@ -537,6 +537,10 @@ function New-LocalFleet([string] $State, [int] $Size, [int[]] $Ports, [int[]] $H
         Store = Join-Path $State 'fleet.db'
         FleetKey = Join-Path $State 'hsm-0/fleet-keys.json'
         Peers = @($members | ForEach-Object { "tcp:127.0.0.1:$($_.PeerPort)" }) -join ','
+        FleetId = $FleetId
+        Evidence = $null
+        # When set (URL, namespace): the hosts announce the namespace's newest validation bundle to clients.
+        Witness = $null; Namespace = $null
         # The provisioning run and the clones: children that are meant to exit.
         Others = [System.Collections.Generic.List[object]]::new()
     }
@@ -607,9 +611,15 @@ function Wait-FleetSimulator([object] $Member) {
 
 function Start-FleetHost([object] $Fleet, [object] $Member) {
     $i = $Member.Index
-    $Member.VaultHost = Start-Child "host of member $i" $Fleet.State @($Fleet.HostDll, '--Host:ListenAddress=127.0.0.1', "--Host:Port=$($Member.Port)",
+    $Member.VaultHost = Start-Child "host of member $i" $Fleet.State (@($Fleet.HostDll, '--Host:ListenAddress=127.0.0.1', "--Host:Port=$($Member.Port)",
         "--Hsm:Endpoint=unix:$($Member.Socket)", "--Store:Path=$($Fleet.Store)", "--Health:Port=$($Member.HealthPort)",
-        "--Fleet:Peers=$($Fleet.Peers)", "--Fleet:Self=$i", '--Fleet:AttemptLimit=10') "host-$i"
+        "--Fleet:Peers=$($Fleet.Peers)", "--Fleet:Self=$i", '--Fleet:AttemptLimit=10') + (Get-TransparencyArguments $Fleet)) "host-$i"
+}
+
+# The hosts' Transparency options: fetch the namespace's newest bundle from the witness every 2 s.
+function Get-TransparencyArguments([object] $Fleet) {
+    if (-not $Fleet.Witness) { return @() }
+    return @("--Transparency:Witness=$($Fleet.Witness)", "--Transparency:Namespace=$($Fleet.Namespace)", '--Transparency:RefreshInterval=00:00:02')
 }
 
 # A host's /health/ready: the HTTP code (0: no answer), the status and the detail the host gives.
@@ -695,12 +705,13 @@ function Start-LocalFleet([object] $Fleet) {
         $evidence = Join-Path $Fleet.State 'evidence'
         $members = ($Fleet.Members | ForEach-Object { $_.StateDir }) -join ','
         Write-Host "    the deployment ceremony (fleet-init): fleet keys made in HSM 0's token, moved into the other $($size - 1) by PKCS#11 key wrap, every HSM signs the manifest ..."
-        $init = Start-Child 'deployment ceremony (fleet-init)' $Fleet.State @($Fleet.SimulatorDll, 'fleet-init', '--members', $members, '--out', $evidence, '--token-label', 'hsmvault-fleet') 'fleet-init'
+        $init = Start-Child 'deployment ceremony (fleet-init)' $Fleet.State @($Fleet.SimulatorDll, 'fleet-init', '--members', $members, '--out', $evidence, '--token-label', 'hsmvault-fleet', '--fleet-id', $Fleet.FleetId) 'fleet-init'
         $Fleet.Others.Add($init)
         $init.Stopped = $true
         if (-not $init.Process.WaitForExit(300000)) { $init.Process.Kill($true); throw 'the deployment ceremony did not finish within 300 s' }
         if ($init.Process.ExitCode -eq 0) {
             $deployed = $true
+            $Fleet.Evidence = $evidence
             Write-Host "    deployed by key wrap: the same fleet keys in all $size tokens, an identity key each; evidence (manifest, signatures, log) in $evidence; check it with: hsmvault audit --deployment $evidence ($(Format-Seconds $clock))"
         }
         elseif ($init.Process.ExitCode -ne 3) { throw "the deployment ceremony failed: $(Get-ChildDeath $init)" }
@@ -758,28 +769,42 @@ function Start-LocalFleet([object] $Fleet) {
     return $ready.Leader
 }
 
-# Runs hsmvault through member $Via's host, its output captured, not shown: Code, Out, Err, Seconds.
-function Invoke-HsmvaultQuiet([object] $Fleet, [object] $Via, [string] $Password, [string[]] $Arguments) {
-    $cli = Join-Path (Get-ArtifactsBin) "HsmVault.Cli/$($Configuration.ToLowerInvariant())/hsmvault.dll"
-    $all = @($cli) + $Arguments + @('--endpoint', "127.0.0.1:$($Via.Port)", '--fleet-key', $Fleet.FleetKey)
-    $errors = Join-Path $Fleet.State 'cli.err'
+# Runs a .NET tool of this repository with its output captured, not shown: Code, Out, Err, Why (the
+# tool's last "name: ..." line on stderr, which says why it failed), Seconds.
+function Invoke-ToolQuiet([string] $State, [string] $Dll, [string[]] $Arguments, [string] $Stdin = $null) {
+    $errors = Join-Path $State 'tool.err'
     $clock = [System.Diagnostics.Stopwatch]::StartNew()
-    if ($Password) {
-        $output = @($Password | & dotnet @all '--password-stdin' 2> $errors)
+    if ($Stdin) {
+        $output = @($Stdin | & dotnet $Dll @Arguments 2> $errors)
     }
     else {
-        $output = @(& dotnet @all 2> $errors)
+        $output = @(& dotnet $Dll @Arguments 2> $errors)
     }
     $code = $LASTEXITCODE
     $clock.Stop()
     # stderr has progress lines ("connecting to ...") and, on a failure, the one line that says why.
     $err = @()
     if (Test-Path $errors) { $err = @(Get-Content -Path $errors | Where-Object { $_.Trim() }) }
-    $why = @($err | Where-Object { $_ -like 'hsmvault:*' } | Select-Object -Last 1)
+    $tool = [System.IO.Path]::GetFileNameWithoutExtension($Dll)
+    $why = @($err | Where-Object { $_ -like "${tool}:*" -or $_ -like 'hsmvault:*' } | Select-Object -Last 1)
     return [pscustomobject]@{
-        Code = $code; Out = ($output -join ' ').Trim(); Err = ($err -join ' / '); Why = $(if ($why.Count -gt 0) { $why[0] } else { '' })
-        Seconds = $clock.Elapsed.TotalSeconds
+        Code = $code; Out = ($output -join ' ').Trim(); Err = ($err -join ' / '); Lines = $output; ErrLines = $err
+        Why = $(if ($why.Count -gt 0) { $why[0] } else { '' }); Seconds = $clock.Elapsed.TotalSeconds
     }
+}
+
+function Get-ToolDll([string] $Project, [string] $Assembly) {
+    return Join-Path (Get-ArtifactsBin) "$Project/$($Configuration.ToLowerInvariant())/$Assembly.dll"
+}
+
+# Runs hsmvault through member $Via's host, its output captured, not shown: Code, Out, Err, Seconds.
+# $Trust: the client's pins for over-the-air fleets (TrustFile, StateFile) instead of, or with, the fleet-key file.
+function Invoke-HsmvaultQuiet([object] $Fleet, [object] $Via, [string] $Password, [string[]] $Arguments, [object] $Trust = $null, [switch] $NoPin) {
+    $all = $Arguments + @('--endpoint', "127.0.0.1:$($Via.Port)")
+    if (-not $NoPin) { $all += @('--fleet-key', $Fleet.FleetKey) }
+    if ($Trust) { $all += @('--trust', $Trust.TrustFile, '--trust-state', $Trust.StateFile) }
+    if ($Password) { $all += '--password-stdin' }
+    return Invoke-ToolQuiet $Fleet.State (Get-ToolDll 'HsmVault.Cli' 'hsmvault') $all $Password
 }
 
 # One demo step on one line: number, what was done, what came of it, how long it took.
@@ -827,6 +852,149 @@ function Stop-Hsm([object[]] $Members) {
     foreach ($member in $Members) { $member.Simulator.Process.WaitForExit() }
 }
 
+# A file of random hex (a PIN), readable by its owner only.
+function New-SecretFile([string] $Path) {
+    $bytes = [System.Security.Cryptography.RandomNumberGenerator]::GetBytes(16)
+    Set-Content -Path $Path -Value ([Convert]::ToHexString($bytes).ToLowerInvariant()) -NoNewline
+    if (-not $IsWindows) { & chmod 600 $Path }
+}
+
+# Runs a tool for a demo step and throws with what it said unless it exited with $Expected.
+function Invoke-DemoTool([object] $Demo, [string] $What, [string] $Dll, [string[]] $Arguments, [int] $Expected = 0) {
+    $result = Invoke-ToolQuiet $Demo.Fleet.State $Dll $Arguments
+    if ($result.Code -ne $Expected) {
+        $said = @($result.Out, $result.Err) | Where-Object { $_ }
+        throw "step $($Demo.Step + 1) ($What): $([System.IO.Path]::GetFileNameWithoutExtension($Dll)) exited with $($result.Code), expected $Expected; it said: $($said -join ' / ')"
+    }
+    return $result
+}
+
+# The operator's token (SoftHSM2, a store of its own), its counter-signing key, and the witness.
+function Start-Transparency([object] $Demo, [string] $State, [int] $WitnessPort) {
+    $operatorDll = Get-ToolDll 'HsmVault.Operator' 'hsmvault-operator'
+    $tokens = Join-Path $State 'operator/tokens'
+    New-Item -ItemType Directory -Force -Path $tokens | Out-Null
+    $conf = Join-Path $State 'operator/softhsm2.conf'
+    Set-Content -Path $conf -Value "directories.tokendir = $tokens`nobjectstore.backend = file`nlog.level = ERROR`n"
+    $env:SOFTHSM2_CONF = $conf
+    $pin = Join-Path $State 'operator/pin'
+    $soPin = Join-Path $State 'operator/so-pin'
+    New-SecretFile $pin
+    New-SecretFile $soPin
+    $operatorKey = Join-Path $State 'operator.pub'
+    $token = @('--token', 'hsmvault-operator', '--pin-file', $pin)
+    $what = "operator: a token of its own and a P-256 key made in it (never extractable)"
+    $made = Invoke-DemoTool $Demo $what $operatorDll (@('init-token', '--so-pin-file', $soPin) + $token)
+    $key = Invoke-DemoTool $Demo $what $operatorDll (@('init-key', '--out', $operatorKey) + $token)
+    Write-DemoStep $Demo $what "ok: $((Get-Content -Raw $operatorKey).Trim().Substring(0, 16))..." ($made.Seconds + $key.Seconds)
+
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $witnessState = Join-Path $State 'witness'
+    $witness = Start-Child 'witness' $Demo.Fleet.State @((Get-ToolDll 'HsmVault.Witness' 'hsmvault-witness'), '--state', $witnessState, 'serve',
+        '--port', "$WitnessPort", '--operator-key', $operatorKey) 'witness'
+    $Demo.Others.Add($witness)
+    $listening = Wait-ForLog $witness 'listening on (\S+) as (\S+)' 60
+    Write-DemoStep $Demo 'witness: its own process and Ed25519 key, an append-only log' "listening on $($listening.Groups[1].Value)" $clock.Elapsed.TotalSeconds
+    return [pscustomobject]@{
+        Url = "http://127.0.0.1:$WitnessPort/"; Vkey = Join-Path $witnessState 'witness.vkey'; OperatorKey = $operatorKey
+        OperatorDll = $operatorDll; Token = $token; Conf = $conf; Witness = $witness
+    }
+}
+
+# The operator publishes an epoch: the witness logs and signs it, the operator's token counter-signs.
+function Publish-Epoch([object] $Demo, [object] $Log, [int] $Epoch, [object] $Fleet) {
+    $env:SOFTHSM2_CONF = $Log.Conf
+    $keys = if ($Fleet.Evidence) { Join-Path $Fleet.Evidence 'fleet-keys.json' } else { $Fleet.FleetKey }
+    $what = "publish epoch ${Epoch}: fleet $($Fleet.FleetId)'s key file, logged, signed, counter-signed"
+    $result = Invoke-DemoTool $Demo $what $Log.OperatorDll (@('publish', '--witness', $Log.Url, '--witness-key', $Log.Vkey, '--namespace', $Demo.Namespace,
+            '--epoch', "$Epoch", '--fleet-keys', $keys) + $Log.Token)
+    Write-DemoStep $Demo $what 'ok' $result.Seconds
+}
+
+# Waits until a host announces the bundle of $Epoch (its announcer refreshes every 2 s).
+function Wait-Announced([object] $Member, [int] $Epoch) {
+    $null = Wait-ForLog $Member.VaultHost "Announcing the validation bundle of epoch $Epoch " 60
+}
+
+# Runs hsmvault over the air and checks its exit code; returns the result and the line that says which fleet it accepted.
+function Invoke-DemoOverTheAir([object] $Demo, [object] $Fleet, [string] $What, [int] $Expected, [string] $Password, [string[]] $Arguments) {
+    $result = Invoke-HsmvaultQuiet $Fleet $Fleet.Members[0] $Password $Arguments -Trust $Demo.Trust -NoPin
+    if ($result.Code -ne $Expected) {
+        $said = @($result.Out, $result.Err) | Where-Object { $_ }
+        throw "step $($Demo.Step + 1) ($What): hsmvault $($Arguments[0]) exited with $($result.Code), expected $Expected; it said: $($said -join ' / ')"
+    }
+    $accepted = @($result.ErrLines | Where-Object { $_ -like '*accepted over the air*' } | Select-Object -First 1)
+    $result | Add-Member -NotePropertyName Accepted -NotePropertyValue $(if ($accepted.Count -gt 0) { $accepted[0] -replace '^hsmvault: ', '' } else { '' })
+    return $result
+}
+
+# The second half of the demo: fleet A goes into the transparency log, a second fleet B is deployed
+# and published, the client moves to B through the bundle B's host attaches, the retired fleet is
+# refused, and both deployments and the log are audited.
+function Invoke-OverTheAirDemo([object] $Demo, [int] $SizeB) {
+    $fleetA = $Demo.Fleet
+    $state = Join-Path $fleetA.State 'over-the-air'
+    New-Item -ItemType Directory -Force -Path $state | Out-Null
+    Write-Step "Over the air: a witness logs fleet A, a second fleet B is deployed, and the client moves to it through a validation bundle"
+    $log = Start-Transparency $Demo $state $Demo.WitnessPort
+    $Demo.Trust = [pscustomobject]@{ TrustFile = Join-Path $state 'trust.json'; StateFile = Join-Path $state 'client-newest-epochs.json' }
+    $vkey = (Get-Content -Raw $log.Vkey).Trim()
+    $operatorHex = (Get-Content -Raw $log.OperatorKey).Trim()
+    $trust = [ordered]@{ format = 'hsmvault-transparency-trust/v1'; namespace = $Demo.Namespace; witness = $vkey; operator_key = $operatorHex; cosigners = @(); cosigner_quorum = 0 }
+    Set-Content -Path $Demo.Trust.TrustFile -Value ($trust | ConvertTo-Json -Compress)
+    Write-Host "       the client pins only the witness's and the operator's keys: $($Demo.Trust.TrustFile)" -ForegroundColor DarkGray
+
+    Publish-Epoch $Demo $log 1 $fleetA
+    Wait-Announced $fleetA.Members[0] 1
+    $what = "recover via fleet A's host with no fleet key pinned (--trust only)"
+    $result = Invoke-DemoOverTheAir $Demo $fleetA $what 0 $Demo.Password @('recover', '--user', $Demo.User, '--out', (Join-Path $state 'recovered-ota.key'))
+    if ((Get-Content -Raw (Join-Path $state 'recovered-ota.key')).Trim() -ne $Demo.Key) { throw "step $($Demo.Step + 1) ($what): the recovered key differs from the registered one" }
+    Write-DemoStep $Demo $what "ok: $($result.Accepted)" $result.Seconds
+
+    # Fleet B: its own ceremony, tokens, store and hosts; the hosts announce the log's newest bundle.
+    $ports = [System.Collections.Generic.HashSet[int]]::new()
+    while ($ports.Count -lt 3 * $SizeB) { $null = $ports.Add((Get-FreeTcpPort)) }
+    $ports = @($ports)
+    $fleetB = New-LocalFleet (Join-Path $state 'fleet-b') $SizeB $ports[0..($SizeB - 1)] $ports[$SizeB..(2 * $SizeB - 1)] $ports[(2 * $SizeB)..(3 * $SizeB - 1)] 'hsmvault-local-b'
+    $fleetB.Witness = $log.Url
+    $fleetB.Namespace = $Demo.Namespace
+    $Demo.FleetB = $fleetB
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $null = Start-LocalFleet $fleetB
+    Write-DemoStep $Demo "deploy fleet B: $SizeB more HSMs by the ceremony, hosts that follow the log" "ready" $clock.Elapsed.TotalSeconds
+
+    Publish-Epoch $Demo $log 2 $fleetB
+    Wait-Announced $fleetB.Members[0] 2
+    $keyB = Join-Path $state 'backup-b.key'
+    $what = "register 'user-b' via fleet B's host, the app still pinned to fleet A"
+    $result = Invoke-DemoOverTheAir $Demo $fleetB $what 0 $Demo.Password @('register', '--user', 'user-b', '--generate-key', '--out', $keyB, '--fleet-key', $fleetA.FleetKey)
+    if (-not $result.Accepted) { throw "step $($Demo.Step + 1) ($what): the client did not say it moved to fleet B" }
+    Write-DemoStep $Demo $what "ok: $($result.Accepted)" $result.Seconds
+
+    $what = "recover 'user-b' via fleet B (--trust only)"
+    $recovered = Join-Path $state 'recovered-b.key'
+    $result = Invoke-DemoOverTheAir $Demo $fleetB $what 0 $Demo.Password @('recover', '--user', 'user-b', '--out', $recovered)
+    if ((Get-Content -Raw $recovered).Trim() -ne (Get-Content -Raw $keyB).Trim()) { throw "step $($Demo.Step + 1) ($what): the recovered key differs from the registered one" }
+    Write-DemoStep $Demo $what "ok: the registered key" $result.Seconds
+
+    Wait-Announced $fleetA.Members[0] 2
+    $what = "status via fleet A's host, now retired: the client must refuse it"
+    $result = Invoke-DemoOverTheAir $Demo $fleetA $what 5 $null @('status', '--user', $Demo.User)
+    Write-DemoStep $Demo $what "refused as expected, exit 5: $($result.Why -replace '^hsmvault: ', '')" $result.Seconds
+
+    $cli = Get-ToolDll 'HsmVault.Cli' 'hsmvault'
+    foreach ($fleet in @($fleetA, $fleetB)) {
+        if (-not $fleet.Evidence) { Write-Host "       fleet $($fleet.FleetId) was cloned (TEST ONLY), not deployed: no evidence to audit" -ForegroundColor Yellow; continue }
+        $what = "audit fleet $($fleet.FleetId)'s deployment evidence"
+        $audit = Invoke-DemoTool $Demo $what $cli @('audit', '--deployment', $fleet.Evidence)
+        Write-DemoStep $Demo $what "ok: $(@($audit.Lines | Select-Object -Last 1))" $audit.Seconds
+    }
+    $what = "audit the log: the last 50 epochs, signatures, inclusion, consistency"
+    $audit = Invoke-DemoTool $Demo $what $cli @('audit', '--log', $log.Url, '--namespace', $Demo.Namespace, '--epochs', '50', '--witness-key', $log.Vkey, '--operator-key', $log.OperatorKey)
+    Write-DemoStep $Demo $what "ok: $(@($audit.Lines | Where-Object { $_ } | Select-Object -Last 1))" $audit.Seconds
+    foreach ($line in $audit.Lines) { Write-Host "       $line" -ForegroundColor DarkGray }
+}
+
 # The fleet demo: a registration and recoveries through one follower's host while HSMs die and return.
 function Invoke-FleetDemo([int] $Size) {
     $null = Assert-SoftHsm
@@ -840,7 +1008,13 @@ function Invoke-FleetDemo([int] $Size) {
     $demo = [pscustomobject]@{
         Fleet = $fleet; Via = $null; Step = 0; Recoveries = 0; Key = $null
         User = 'demo-user'; Password = 'correct horse battery staple'
+        # Over the air: the witness's port and namespace, the client's pins, fleet B, the witness process.
+        WitnessPort = (Get-FreeTcpPort); Namespace = 'hsmvault-demo'; Trust = $null; FleetB = $null
+        Others = [System.Collections.Generic.List[object]]::new()
     }
+    # Fleet A's hosts follow the log from the start; they announce once the witness holds epoch 1.
+    $fleet.Witness = "http://127.0.0.1:$($demo.WitnessPort)/"
+    $fleet.Namespace = $demo.Namespace
     $failed = $false
     $whole = [System.Diagnostics.Stopwatch]::StartNew()
     try {
@@ -893,7 +1067,10 @@ function Invoke-FleetDemo([int] $Size) {
         # recover asks for the status before it guesses; refused there, it made no guess.
         Invoke-DemoStatus $demo 'status after the outage' 'attempts left: 10 of 10' ' (the refused recovery stopped before its guess)'
         Invoke-DemoRecover $demo "recover with all $Size HSMs back"
-        Write-Host "demo: a fleet of $Size HSMs served with $tolerated of them down, refused with $($tolerated + 1) down, and served again when they came back; every step behaved as expected ($(Format-Seconds $whole) in all)." -ForegroundColor Green
+
+        $sizeB = [Math]::Min($Size, 3)
+        Invoke-OverTheAirDemo $demo $sizeB
+        Write-Host "demo: a fleet of $Size HSMs served with $tolerated of them down, refused with $($tolerated + 1) down, and served again when they came back; a second fleet of $sizeB was deployed over the air, the client moved to it through a validation bundle and refused the retired one, and both deployments and the log passed the audit; every step behaved as expected ($(Format-Seconds $whole) in all)." -ForegroundColor Green
     }
     catch {
         Write-Host "demo: $($_.Exception.Message)" -ForegroundColor Red
@@ -901,7 +1078,9 @@ function Invoke-FleetDemo([int] $Size) {
         $failed = $true
     }
     finally {
+        if ($demo.FleetB) { Stop-LocalFleet $demo.FleetB 'demo' }
         Stop-LocalFleet $fleet 'demo'
+        Stop-Children @($demo.Others)
     }
     if ($failed) { exit 1 }
 }

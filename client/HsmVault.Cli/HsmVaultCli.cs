@@ -160,7 +160,9 @@ public sealed class HsmVaultCli
         var invocation = new InvocationConfiguration { Output = _console.Out, Error = _console.Error, EnableDefaultExceptionHandler = false };
         try
         {
-            return await parsed.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+            int code = await parsed.InvokeAsync(invocation, cancellationToken).ConfigureAwait(false);
+            await ReportFleetMoveAsync().ConfigureAwait(false);
+            return code;
         }
         catch (CliInputException ex)
         {
@@ -434,7 +436,6 @@ public sealed class HsmVaultCli
             VaultOutcome outcome = await client.StatusAsync(user, cancellationToken).ConfigureAwait(false);
             if (outcome is StatusReported status)
             {
-                await ReportFleetMoveAsync().ConfigureAwait(false);
                 await _console.Out.WriteLineAsync($"attempts left: {status.AttemptsLeft} of {status.AttemptLimit}").ConfigureAwait(false);
                 return CliExitCode.Success;
             }

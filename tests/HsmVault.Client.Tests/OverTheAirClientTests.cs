@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Google.Protobuf;
+using HsmVault.Cli;
 using HsmVault.Client.Transparency;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Protocol.Fleet;
@@ -235,5 +236,76 @@ public sealed class OverTheAirClientTests
         Assert.AreEqual(0, vault.SealedRequestCount, "nothing was sealed to the host's fleet");
         Assert.AreEqual(0, vault.RegisterFinishCount + vault.LoginStartCount);
         Assert.AreEqual(newest, state.Get(trusted.Namespace)?.Epoch, "the newest epoch did not move");
+    }
+}
+
+/// <summary>The command line with --trust: it says which fleet it accepted, and exits 5 naming the verdict when it refuses one.</summary>
+[TestClass]
+public sealed class OverTheAirCliTests
+{
+    [TestMethod]
+    public async Task Status_with_trust_only_accepts_the_announced_fleet_and_says_so()
+    {
+        using var log = new TestLog();
+        await using var vault = new FakeVault(fleetId: "fleet-a");
+        vault.Announcement = new FleetAnnouncement
+        {
+            ChannelPublicKey = ByteString.CopyFrom(vault.FleetKeys.ChannelPublicKey),
+            ValidationBundle = log.Bundle(log.Append(1, vault.FleetKeys).Index).ToJson(),
+        };
+        using var files = new TrustFiles(log);
+
+        CliRun run = await CliRun.InvokeAsync(["status", "--user", "alice", "--endpoint", $"127.0.0.1:{vault.Port}", "--trust", files.Trust, "--trust-state", files.State]);
+
+        Assert.AreEqual(CliExitCode.NoRecord, run.ExitCode, run.Error);
+        StringAssert.Contains(run.Error, "fleet fleet-a accepted over the air (epoch 1");
+        Assert.AreEqual(1, NewestEpochFile.Open(files.State).Get(log.Namespace)!.Epoch, "kept for later runs");
+
+        // A later run against a host replaying an older epoch is refused from the state file alone.
+        log.Append(2, TestLog.NewFleet("fleet-b"));
+        NewestEpochFile.Open(files.State).Record(log.Namespace, new NewestEpoch(2, log.Entry(1).Statement.FleetKeysDigest, 2, new byte[32]));
+        CliRun replay = await CliRun.InvokeAsync(["status", "--user", "alice", "--endpoint", $"127.0.0.1:{vault.Port}", "--trust", files.Trust, "--trust-state", files.State]);
+        Assert.AreEqual(CliExitCode.FleetNotAuthenticated, replay.ExitCode, replay.Error);
+        StringAssert.Contains(replay.Error, "epoch 1");
+        Assert.AreEqual(0, vault.SealedRequestCount - 1, "only the first run's status query was sealed to the fleet");
+    }
+
+    [TestMethod]
+    public async Task A_trust_state_without_trust_and_a_damaged_trust_file_are_input_errors()
+    {
+        CliRun alone = await CliRun.InvokeAsync(["status", "--user", "alice", "--trust-state", "x.json", "--fleet-key", "none.json"]);
+        Assert.AreEqual(CliExitCode.UsageOrInput, alone.ExitCode);
+        StringAssert.Contains(alone.Error, "--trust-state: only with --trust");
+
+        string bad = Path.Combine(Path.GetTempPath(), $"hsmvault-trust-{Guid.NewGuid():N}.json");
+        File.WriteAllText(bad, "{\"format\": \"something\"}");
+        try
+        {
+            CliRun damaged = await CliRun.InvokeAsync(["status", "--user", "alice", "--trust", bad]);
+            Assert.AreEqual(CliExitCode.UsageOrInput, damaged.ExitCode);
+            StringAssert.Contains(damaged.Error, $"--trust: '{bad}'");
+        }
+        finally
+        {
+            File.Delete(bad);
+        }
+    }
+
+    private sealed class TrustFiles : IDisposable
+    {
+        private readonly string _directory = Directory.CreateTempSubdirectory("hsmvault-trust-").FullName;
+
+        public TrustFiles(TestLog log)
+        {
+            Trust = Path.Combine(_directory, "trust.json");
+            State = Path.Combine(_directory, "state.json");
+            File.WriteAllText(Trust, log.Trust().ToJson());
+        }
+
+        public string Trust { get; }
+
+        public string State { get; }
+
+        public void Dispose() => Directory.Delete(_directory, recursive: true);
     }
 }

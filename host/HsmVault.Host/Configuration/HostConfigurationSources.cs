@@ -22,6 +22,7 @@ internal static class HostConfigurationSources
         [StoreOptions.Section] = typeof(StoreOptions),
         [HealthOptions.Section] = typeof(HealthOptions),
         [Fleet.FleetOptions.Section] = typeof(Fleet.FleetOptions),
+        [Transparency.TransparencyOptions.Section] = typeof(Transparency.TransparencyOptions),
     };
 
     // What a misspelling is compared with; the logging keys the docs name are included so they get suggestions too.

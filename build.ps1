@@ -985,13 +985,15 @@ function Invoke-OverTheAirDemo([object] $Demo, [int] $SizeB) {
     $cli = Get-ToolDll 'HsmVault.Cli' 'hsmvault'
     foreach ($fleet in @($fleetA, $fleetB)) {
         if (-not $fleet.Evidence) { Write-Host "       fleet $($fleet.FleetId) was cloned (TEST ONLY), not deployed: no evidence to audit" -ForegroundColor Yellow; continue }
-        $what = "audit fleet $($fleet.FleetId)'s deployment evidence"
-        $audit = Invoke-DemoTool $Demo $what $cli @('audit', '--deployment', $fleet.Evidence)
+        # The code hash against the enclave this tree builds (reproducibly: docs/DEPLOYMENT.md).
+        $what = "audit fleet $($fleet.FleetId)'s deployment evidence against this build"
+        $audit = Invoke-DemoTool $Demo $what $cli @('audit', '--deployment', $fleet.Evidence, '--enclave-assembly', (Get-ToolDll 'HsmVault.Enclave' 'HsmVault.Enclave'))
         Write-DemoStep $Demo $what "ok: $(@($audit.Lines | Select-Object -Last 1))" $audit.Seconds
     }
     $what = "audit the log: the last 50 epochs, signatures, inclusion, consistency"
     $audit = Invoke-DemoTool $Demo $what $cli @('audit', '--log', $log.Url, '--namespace', $Demo.Namespace, '--epochs', '50', '--witness-key', $log.Vkey, '--operator-key', $log.OperatorKey)
-    Write-DemoStep $Demo $what "ok: $(@($audit.Lines | Where-Object { $_ } | Select-Object -Last 1))" $audit.Seconds
+    $epochs = @($audit.Lines | Where-Object { $_ -match '^\s*\d+\s+\d+\s' }).Count
+    Write-DemoStep $Demo $what "ok: $epochs epochs verified, the table below" $audit.Seconds
     foreach ($line in $audit.Lines) { Write-Host "       $line" -ForegroundColor DarkGray }
 }
 

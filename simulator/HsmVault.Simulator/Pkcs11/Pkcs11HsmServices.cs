@@ -191,7 +191,8 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                 {
                     // N[0:12] picks the derived key; N[12:24] is the GCM IV, which the IV strategy has drawn here or
                     // the token generates (Pkcs11Options.GcmIvMode). Either way the IV meets a key made for this seal.
-                    byte[] derivationNonce = session.GenerateRandom(XaesKeyDerivation.DerivationNonceLength);
+                    Func<int, byte[]> random = _hooks?.SealRandom ?? session.GenerateRandom;
+                    byte[] derivationNonce = random(XaesKeyDerivation.DerivationNonceLength);
                     if (derivationNonce.Length != XaesKeyDerivation.DerivationNonceLength)
                     {
                         throw new CryptographicException($"The token's RNG returned {derivationNonce.Length} bytes for a {XaesKeyDerivation.DerivationNonceLength}-byte nonce half.");
@@ -205,7 +206,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                             token = wrap(token);
                         }
 
-                        return _ivStrategy.Seal(token, session.GenerateRandom, input, aad);
+                        return _ivStrategy.Seal(token, random, input, aad);
                     });
                     byte[] sealedBytes = [SealedFormat.XaesVersion, .. derivationNonce, .. ivCiphertextAndTag];
                     return sealedBytes;
@@ -231,13 +232,22 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         byte[] iv = nonce[XaesKeyDerivation.DerivationNonceLength..].ToArray();
         byte[] ciphertextAndTag = [.. ciphertext, .. tag];
         byte[]? aad = associatedData.IsEmpty ? null : associatedData.ToArray();
-        byte[]? opened;
+        byte[] opened;
         lock (_gate)
         {
             ThrowIfDisposed();
             try
             {
-                opened = _session.Run(nameof(TryUnseal), session => WithMessageKey(session, derivationNonce, messageKey => Decrypt(session, messageKey, iv, aad, ciphertextAndTag)));
+                opened = _session.Run(nameof(TryUnseal), session => WithMessageKey(session, derivationNonce, messageKey =>
+                {
+                    using ICkGcmParams parameters = _module.Factories.MechanismParamsFactory.CreateCkGcmParams(iv, (ulong)iv.Length * 8, aad, SealedFormat.TagLength * 8);
+                    using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
+                    return session.Decrypt(mechanism, messageKey, ciphertextAndTag);
+                }));
+            }
+            catch (Pkcs11Exception ex) when (IsAuthenticationFailure(ex.RV))
+            {
+                return false;
             }
             catch (Pkcs11Exception ex)
             {
@@ -245,11 +255,6 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                 // would have the enclave report an honest record as tampered; failing closed is the safe answer.
                 throw new HsmUnavailableException($"TryUnseal failed with {ex.RV}, which is not an authentication failure; the record was not judged.", ex);
             }
-        }
-
-        if (opened is null)
-        {
-            return false;
         }
 
         plaintext = opened;
@@ -750,21 +755,6 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    // Null for a tag that does not verify; only the decrypt's verdict counts as "does not unseal", a failed derive is the token failing.
-    private byte[]? Decrypt(ISession session, IObjectHandle messageKey, byte[] iv, byte[]? aad, byte[] ciphertextAndTag)
-    {
-        using ICkGcmParams parameters = _module.Factories.MechanismParamsFactory.CreateCkGcmParams(iv, (ulong)iv.Length * 8, aad, SealedFormat.TagLength * 8);
-        using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
-        try
-        {
-            return session.Decrypt(mechanism, messageKey, ciphertextAndTag);
-        }
-        catch (Pkcs11Exception ex) when (IsAuthenticationFailure(ex.RV))
-        {
-            return null;
-        }
-    }
-
     // K1 of the record key, for this session (handles are read inside the call unit: a reopen may move them).
     private Pkcs11XaesRecordKey AttachRecordDerivation() =>
         _session.Run("derive the XAES-256-GCM subkey", session => Pkcs11XaesRecordKey.Attach(_module.Factories, session, _recordKey));
@@ -773,7 +763,17 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     // (and after a lost session the retry derives it again).
     private T WithMessageKey<T>(ISession session, byte[] derivationNonce, Func<IObjectHandle, T> use)
     {
-        IObjectHandle messageKey = _recordDerivation.DeriveMessageKey(session, _recordKey, derivationNonce);
+        IObjectHandle messageKey;
+        try
+        {
+            messageKey = _recordDerivation.DeriveMessageKey(session, _recordKey, derivationNonce);
+        }
+        catch (Pkcs11Exception ex) when (IsAuthenticationFailure(ex.RV))
+        {
+            // A code that from the decrypt would mean "wrong tag" means, from the derive, the token failing.
+            throw new HsmUnavailableException($"Deriving the message key from the record key failed with {ex.RV}.", ex);
+        }
+
         try
         {
             return use(messageKey);

@@ -105,39 +105,30 @@ internal sealed class Pkcs11XaesRecordKey : IDisposable
         }
     }
 
-    private List<IObjectAttribute> MessageKeyTemplate()
+    // The message key: AES-256 with value Kx, sensitive, non-extractable, encrypt and decrypt only. The zero block's
+    // derive (L): a readable 16-byte generic secret that does nothing. Both are session objects that derive nothing further.
+    private List<IObjectAttribute> MessageKeyTemplate() => SessionKeyTemplate(CKK.CKK_AES, XaesKeyDerivation.KeyLength, readable: false);
+
+    private List<IObjectAttribute> ReadableBlockTemplate() => SessionKeyTemplate(CKK.CKK_GENERIC_SECRET, XaesKeyDerivation.BlockLength, readable: true);
+
+    private List<IObjectAttribute> SessionKeyTemplate(CKK keyType, int length, bool readable)
     {
         var f = _factories.ObjectAttributeFactory;
         return
         [
             f.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
-            f.Create(CKA.CKA_KEY_TYPE, CKK.CKK_AES),
-            f.Create(CKA.CKA_VALUE_LEN, (ulong)XaesKeyDerivation.KeyLength),
+            f.Create(CKA.CKA_KEY_TYPE, keyType),
+            f.Create(CKA.CKA_VALUE_LEN, (ulong)length),
             f.Create(CKA.CKA_TOKEN, false),
             f.Create(CKA.CKA_PRIVATE, true),
-            f.Create(CKA.CKA_SENSITIVE, true),
-            f.Create(CKA.CKA_EXTRACTABLE, false),
-            f.Create(CKA.CKA_ENCRYPT, true),
-            f.Create(CKA.CKA_DECRYPT, true),
+            f.Create(CKA.CKA_SENSITIVE, !readable),
+            f.Create(CKA.CKA_EXTRACTABLE, readable),
+            f.Create(CKA.CKA_ENCRYPT, !readable),
+            f.Create(CKA.CKA_DECRYPT, !readable),
             f.Create(CKA.CKA_SIGN, false),
             f.Create(CKA.CKA_VERIFY, false),
             f.Create(CKA.CKA_WRAP, false),
             f.Create(CKA.CKA_UNWRAP, false),
-            f.Create(CKA.CKA_DERIVE, false),
-        ];
-    }
-
-    private List<IObjectAttribute> ReadableBlockTemplate()
-    {
-        var f = _factories.ObjectAttributeFactory;
-        return
-        [
-            f.Create(CKA.CKA_CLASS, CKO.CKO_SECRET_KEY),
-            f.Create(CKA.CKA_KEY_TYPE, CKK.CKK_GENERIC_SECRET),
-            f.Create(CKA.CKA_VALUE_LEN, (ulong)XaesKeyDerivation.BlockLength),
-            f.Create(CKA.CKA_TOKEN, false),
-            f.Create(CKA.CKA_SENSITIVE, false),
-            f.Create(CKA.CKA_EXTRACTABLE, true),
             f.Create(CKA.CKA_DERIVE, false),
         ];
     }

@@ -16,8 +16,9 @@ namespace HsmVault.Simulator.Pkcs11;
 /// ceremony: extractable only under a trusted key, <see cref="Pkcs11FleetKeyProtection"/>) and is found by label;
 /// the services keep one logged-in session and serialise all calls on it. A lost session is reopened,
 /// logged in again and the keys found again by label (<see cref="Pkcs11Session"/>); a failure the token
-/// cannot recover from throws <see cref="HsmUnavailableException"/>. docs/HSM-VENDORS.md says what a
-/// token must offer.
+/// cannot recover from throws <see cref="HsmUnavailableException"/>. Seals are XAES-256-GCM with the per-seal
+/// key derived inside the token from the derive-only record key (<see cref="Pkcs11XaesRecordKey"/>,
+/// docs/CRYPTO.md). docs/HSM-VENDORS.md says what a token must offer.
 /// </summary>
 public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 {

@@ -12,15 +12,16 @@ public interface IHsmServices
     void GetRandom(Span<byte> destination);
 
     /// <summary>
-    /// Encrypts and authenticates <paramref name="plaintext"/> with the fleet record key
-    /// (AES-256-GCM inside the HSM, a fresh 96-bit nonce from the HSM's RNG).
-    /// Returns nonce (12 bytes) || ciphertext || tag (16 bytes).
+    /// Encrypts and authenticates <paramref name="plaintext"/> with the fleet record key: XAES-256-GCM inside
+    /// the HSM, a fresh 192-bit nonce from the HSM's RNG, AES-256-GCM under a key the HSM derives from the
+    /// record key for that nonce (so no key ever meets the random-nonce GCM bound; docs/CRYPTO.md).
+    /// Returns <see cref="SealedFormat"/>: version (1 byte) || nonce (24 bytes) || ciphertext || tag (16 bytes).
     /// </summary>
     byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData);
 
     /// <summary>
-    /// Reverses <see cref="Seal"/>. Returns false, with no plaintext, when the sealed bytes
-    /// or the associated data were altered or were not made by this fleet's record key.
+    /// Reverses <see cref="Seal"/>. Returns false, with no plaintext, when the sealed bytes (version byte,
+    /// nonce, ciphertext or tag) or the associated data were altered or were not made by this fleet's record key.
     /// </summary>
     bool TryUnseal(ReadOnlySpan<byte> sealedData, ReadOnlySpan<byte> associatedData, out byte[] plaintext);
 

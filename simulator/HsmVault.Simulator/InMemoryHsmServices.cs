@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Security.Cryptography;
 using System.Text;
+using HsmVault.Crypto.Xaes;
 using HsmVault.Enclave;
 using Org.BouncyCastle.Crypto.Digests;
 using Org.BouncyCastle.Crypto.Parameters;
@@ -19,13 +20,10 @@ namespace HsmVault.Simulator;
 /// </summary>
 public sealed class InMemoryHsmServices : IHsmServices
 {
-    private const int NonceLength = 12;
-    private const int TagLength = 16;
-
     private readonly Lock _gate = new();
     private readonly InMemoryNvram _nvram;
     private readonly HmacDrbg _random;
-    private readonly byte[] _recordKey;
+    private readonly XaesGcm _recordCipher;
     private readonly Dictionary<HsmHmacKey, byte[]> _hmacKeys = [];
     private readonly ECPrivateKeyParameters _identityKey;
     private readonly BigInteger _akeScalar;
@@ -68,7 +66,9 @@ public sealed class InMemoryHsmServices : IHsmServices
         byte[] member = memberSeed is { } m ? Master(m ^ 0x6D656D626572UL) : master;
         try
         {
-            _recordKey = Derive(master, "record-key");
+            byte[] recordKey = Derive(master, "record-key");
+            _recordCipher = new XaesGcm(recordKey);
+            CryptographicOperations.ZeroMemory(recordKey);
             foreach (HsmHmacKey role in Enum.GetValues<HsmHmacKey>())
             {
                 _hmacKeys[role] = Derive(master, $"hmac-key/{role}");
@@ -119,11 +119,12 @@ public sealed class InMemoryHsmServices : IHsmServices
     /// <inheritdoc />
     public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
     {
-        byte[] output = new byte[NonceLength + plaintext.Length + TagLength];
-        Span<byte> nonce = output.AsSpan(0, NonceLength);
+        byte[] output = new byte[SealedFormat.SealedLength(plaintext.Length)];
+        output[0] = SealedFormat.XaesVersion;
+        Span<byte> nonce = output.AsSpan(SealedFormat.VersionLength, SealedFormat.NonceLength);
         GetRandom(nonce);
-        using var aes = new AesGcm(_recordKey, TagLength);
-        aes.Encrypt(nonce, plaintext, output.AsSpan(NonceLength, plaintext.Length), output.AsSpan(NonceLength + plaintext.Length), associatedData);
+        Span<byte> body = output.AsSpan(SealedFormat.VersionLength + SealedFormat.NonceLength);
+        _recordCipher.Encrypt(nonce, plaintext, body[..plaintext.Length], body[plaintext.Length..], associatedData);
         return output;
     }
 
@@ -131,19 +132,13 @@ public sealed class InMemoryHsmServices : IHsmServices
     public bool TryUnseal(ReadOnlySpan<byte> sealedData, ReadOnlySpan<byte> associatedData, out byte[] plaintext)
     {
         plaintext = [];
-        if (sealedData.Length < NonceLength + TagLength)
+        if (!SealedFormat.TryParse(sealedData, out ReadOnlySpan<byte> nonce, out ReadOnlySpan<byte> ciphertext, out ReadOnlySpan<byte> tag))
         {
             return false;
         }
 
-        int length = sealedData.Length - NonceLength - TagLength;
-        byte[] output = new byte[length];
-        using var aes = new AesGcm(_recordKey, TagLength);
-        try
-        {
-            aes.Decrypt(sealedData[..NonceLength], sealedData.Slice(NonceLength, length), sealedData[^TagLength..], output, associatedData);
-        }
-        catch (AuthenticationTagMismatchException)
+        byte[] output = new byte[ciphertext.Length];
+        if (!_recordCipher.TryDecrypt(nonce, ciphertext, tag, output, associatedData))
         {
             return false;
         }

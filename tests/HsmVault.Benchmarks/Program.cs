@@ -10,6 +10,7 @@ var known = new Dictionary<string, Func<int>>(StringComparer.OrdinalIgnoreCase)
     ["fleet"] = FleetBench.Run,
     ["crash"] = CrashBench.Run,
     ["ct"] = ConstantTimeBench.Run,
+    ["seal"] = SealBench.Run,
 };
 
 // Options such as --quick belong to the suites (they read the command line themselves).

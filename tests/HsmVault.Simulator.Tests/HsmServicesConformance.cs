@@ -154,7 +154,9 @@ internal static class HsmServicesConformance
             foreach (byte[] aad in new[] { Array.Empty<byte>(), "record:alice:v3"u8.ToArray() })
             {
                 byte[] sealedData = hsm.Seal(plaintext, aad);
-                Assert.HasCount(12 + length + 16, sealedData);
+                Assert.HasCount(SealedFormat.SealedLength(length), sealedData);
+                Assert.AreEqual(1 + 24 + length + 16, sealedData.Length, "version || 192-bit nonce || ciphertext || tag");
+                Assert.AreEqual(SealedFormat.XaesVersion, sealedData[0], "the format byte");
                 Assert.IsTrue(hsm.TryUnseal(sealedData, aad, out byte[] opened), $"length {length}, aad {aad.Length}");
                 CollectionAssert.AreEqual(plaintext, opened);
             }
@@ -166,20 +168,34 @@ internal static class HsmServicesConformance
         byte[] aad = "record:bob:v1"u8.ToArray();
         byte[] sealedData = hsm.Seal("the backup key K, 32 bytes long!"u8, aad);
 
-        // Every byte: the nonce (0..11), the ciphertext and the tag (last 16).
+        // Every byte: the version (0), the nonce's key-derivation half (1..12) and GCM half (13..24), the ciphertext and the tag (last 16).
         for (int i = 0; i < sealedData.Length; i++)
         {
+            string region = i switch
+            {
+                0 => "version byte",
+                <= 12 => "nonce, derivation half",
+                <= 24 => "nonce, GCM half",
+                _ when i >= sealedData.Length - 16 => "tag",
+                _ => "ciphertext",
+            };
             byte[] altered = (byte[])sealedData.Clone();
             altered[i] ^= 0x01;
-            Assert.IsFalse(hsm.TryUnseal(altered, aad, out byte[] plaintext), $"bit flipped in byte {i}");
+            Assert.IsFalse(hsm.TryUnseal(altered, aad, out byte[] plaintext), $"bit flipped in byte {i} ({region})");
             Assert.IsEmpty(plaintext);
+        }
+
+        foreach (byte version in new byte[] { 0x00, 0x02, 0xFF })
+        {
+            byte[] otherVersion = [version, .. sealedData[1..]];
+            Assert.IsFalse(hsm.TryUnseal(otherVersion, aad, out _), $"version byte 0x{version:x2}");
         }
 
         Assert.IsFalse(hsm.TryUnseal(sealedData, "record:bob:v2"u8, out _), "other associated data");
         Assert.IsFalse(hsm.TryUnseal(sealedData, [], out _), "missing associated data");
         Assert.IsFalse(hsm.TryUnseal(sealedData[..^1], aad, out _), "truncated tag");
         Assert.IsFalse(hsm.TryUnseal([.. sealedData, 0], aad, out _), "appended byte");
-        for (int length = 0; length < 28; length++)
+        for (int length = 0; length < SealedFormat.Overhead; length++)
         {
             Assert.IsFalse(hsm.TryUnseal(sealedData[..length], aad, out _), $"only {length} bytes");
         }

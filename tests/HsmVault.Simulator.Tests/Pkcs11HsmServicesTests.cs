@@ -40,7 +40,8 @@ public sealed class Pkcs11HsmServicesTests
     {
         byte[] first = Hsm.Seal("same"u8, "aad"u8);
         byte[] second = Hsm.Seal("same"u8, "aad"u8);
-        CollectionAssert.AreNotEqual(first[..12], second[..12]);
+        CollectionAssert.AreNotEqual(first[1..13], second[1..13], "fresh derivation halves: a key per seal");
+        CollectionAssert.AreNotEqual(first[13..25], second[13..25], "fresh GCM halves");
         CollectionAssert.AreNotEqual(first, second);
     }
 

@@ -148,6 +148,9 @@ public sealed class Pkcs11KeyProtectionTests
         Assert.IsFalse(inspector.Read(identity, CKA.CKA_DERIVE).GetValueAsBool(), "identity key cannot derive");
         Assert.IsFalse(inspector.Read(ake, CKA.CKA_SIGN).GetValueAsBool(), "AKE key cannot sign");
         Assert.IsFalse(inspector.Read(recordKey, CKA.CKA_WRAP).GetValueAsBool(), "record key cannot wrap other keys out");
+        Assert.IsTrue(inspector.Read(recordKey, CKA.CKA_DERIVE).GetValueAsBool(), "record key derives the per-seal XAES-256-GCM keys");
+        Assert.IsFalse(inspector.Read(recordKey, CKA.CKA_ENCRYPT).GetValueAsBool(), "record key encrypts nothing itself");
+        Assert.IsFalse(inspector.Read(recordKey, CKA.CKA_DECRYPT).GetValueAsBool(), "record key decrypts nothing itself");
         Assert.IsFalse(inspector.Read(logMac, CKA.CKA_DERIVE).GetValueAsBool(), "HMAC keys cannot derive readable keys");
         Assert.IsFalse(inspector.Read(logMac, CKA.CKA_ENCRYPT).GetValueAsBool(), "HMAC keys do not encrypt");
 

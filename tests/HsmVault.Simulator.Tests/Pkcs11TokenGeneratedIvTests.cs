@@ -34,7 +34,7 @@ public sealed class Pkcs11TokenGeneratedIvTests
         HsmServicesConformance.AssertSealRoundTrips(hsm);
         HsmServicesConformance.AssertAnyAlterationIsRejected(hsm);
         byte[] sealedData = hsm.Seal("k"u8, "aad"u8);
-        CollectionAssert.AreEqual(adapters[^1].GeneratedIv, sealedData[..12], "the sealed record starts with the IV the token chose");
+        CollectionAssert.AreEqual(adapters[^1].GeneratedIv, sealedData[13..25], "the GCM half of the sealed nonce (after the version byte and the derivation half) is the IV the token chose");
 
         // Same format whatever the mode: a caller-IV instance on the same keys opens it.
         using var callerMode = Pkcs11HsmServices.Open(options with { GcmIvMode = Pkcs11GcmIvMode.CallerSupplied });
@@ -62,7 +62,7 @@ public sealed class Pkcs11TokenGeneratedIvTests
         using var hsm = Pkcs11HsmServices.OpenOrProvision(options, hooks);
         byte[] sealedData = hsm.Seal("k"u8, []);
         Assert.IsNotNull(seen);
-        CollectionAssert.AreEqual(sealedData[..12], seen);
+        CollectionAssert.AreEqual(sealedData[13..25], seen, "N[12:24] is the GCM IV");
     }
 
     /// <summary>Plays a token that generates the IV, in front of SoftHSM2's caller-IV C_Encrypt.</summary>

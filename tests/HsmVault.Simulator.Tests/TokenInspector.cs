@@ -37,6 +37,8 @@ internal sealed class TokenInspector : IDisposable
 
     internal IMechanismFactory Mechanisms => _module.Factories.MechanismFactory;
 
+    internal IMechanismParamsFactory MechanismParams => _module.Factories.MechanismParamsFactory;
+
     internal List<IObjectHandle> Find(CKO objectClass, string label) =>
         _session.FindAllObjects([Attributes.Create(CKA.CKA_CLASS, objectClass), Attributes.Create(CKA.CKA_LABEL, label)]);
 

@@ -3,7 +3,8 @@ using System.Security.Cryptography;
 namespace HsmVault.Simulator.Pkcs11;
 
 /// <summary>
-/// Turns one token AES-GCM encryption into the sealed format IV (12) || ciphertext || tag (16),
+/// Turns one token AES-GCM encryption, under the seal's derived XAES-256-GCM key, into IV (12) || ciphertext || tag (16),
+/// the part of the sealed format after the version byte and the nonce's derivation half (N[12:24] is this IV),
 /// whichever of the <see cref="Pkcs11GcmIvMode"/> layouts the token uses. Fails closed on anything
 /// that could mean a repeated or unknown IV (an IV buffer the token left zeroed, an output of the
 /// wrong length, two IVs that disagree): with GCM a repeated IV under one key gives away the

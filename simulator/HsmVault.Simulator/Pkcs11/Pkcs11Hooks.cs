@@ -16,6 +16,12 @@ internal sealed class Pkcs11Hooks
     /// <summary>Called with the label of each key just before provisioning generates it; throw to fail provisioning there.</summary>
     internal Action<string>? BeforeKeyGenerated { get; init; }
 
+    /// <summary>
+    /// Supplies a seal's nonce bytes in place of the token's RNG (N[0:12], then N[12:24] in the caller-IV mode),
+    /// so a test can hold the token's XAES-256-GCM against the specification's vectors and the software reference.
+    /// </summary>
+    internal Func<int, byte[]>? SealRandom { get; init; }
+
     /// <summary>Wraps the token's AES-GCM encrypt call.</summary>
     internal Func<IAesGcmTokenEncryption, IAesGcmTokenEncryption>? WrapGcmEncryption { get; init; }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography;
+using HsmVault.Crypto.Xaes;
 using HsmVault.Enclave;
 using Net.Pkcs11Interop.Common;
 using Net.Pkcs11Interop.HighLevelAPI;
@@ -15,16 +16,15 @@ namespace HsmVault.Simulator.Pkcs11;
 /// ceremony: extractable only under a trusted key, <see cref="Pkcs11FleetKeyProtection"/>) and is found by label;
 /// the services keep one logged-in session and serialise all calls on it. A lost session is reopened,
 /// logged in again and the keys found again by label (<see cref="Pkcs11Session"/>); a failure the token
-/// cannot recover from throws <see cref="HsmUnavailableException"/>. docs/HSM-VENDORS.md says what a
-/// token must offer.
+/// cannot recover from throws <see cref="HsmUnavailableException"/>. Seals are XAES-256-GCM with the per-seal
+/// key derived inside the token from the derive-only record key (<see cref="Pkcs11XaesRecordKey"/>,
+/// docs/CRYPTO.md). docs/HSM-VENDORS.md says what a token must offer.
 /// </summary>
 public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 {
     /// <summary>Bytes of NVRAM content the services accept.</summary>
     public const int DefaultNvramCapacity = 4096;
 
-    private const int NonceLength = 12;
-    private const int TagLength = 16;
     private const int SecretKeyLength = 32;
     private const int SequenceLength = 8;
 
@@ -40,6 +40,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 
     // Not readonly: a reopened session finds the keys again and some tokens hand out new handles.
     private IObjectHandle _recordKey;
+    private Pkcs11XaesRecordKey _recordDerivation;
     private IObjectHandle _identityKey;
     private IObjectHandle _akeKey;
     private readonly ECPoint _akePublicPoint;
@@ -74,6 +75,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 
             Pkcs11KeyHandles keys = FindOrProvisionKeys(provisionMissingKeys);
             AttachKeys(keys);
+            _recordDerivation = AttachRecordDerivation();
             _akePublicPoint = keys.PublicKey(_labels.AkeKey);
             _identityPublicKey = P256.Compress(keys.PublicKey(_labels.IdentityKey));
             _akePublicKey = P256.Compress(_akePublicPoint);
@@ -89,6 +91,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             string? rollBack = session is null ? null : RollBackCreatedKeys();
 
             // Fields assigned before the failure are released here; the rest are still null.
+            _recordDerivation?.Dispose();
             _hmacMechanism?.Dispose();
             _ecdsaMechanism?.Dispose();
             session?.Dispose();
@@ -187,14 +190,27 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                 ThrowIfDisposed();
                 return _session.Run(nameof(Seal), session =>
                 {
-                    // The IV strategy decides who makes the IV and where the token reports it (Pkcs11Options.GcmIvMode).
-                    IAesGcmTokenEncryption token = new Pkcs11AesGcmEncryption(_module.Factories, session, _recordKey);
-                    if (_hooks?.WrapGcmEncryption is { } wrap)
+                    // N[0:12] picks the derived key; N[12:24] is the GCM IV, which the IV strategy has drawn here or
+                    // the token generates (Pkcs11Options.GcmIvMode). Either way the IV meets a key made for this seal.
+                    Func<int, byte[]> random = _hooks?.SealRandom ?? session.GenerateRandom;
+                    byte[] derivationNonce = random(XaesKeyDerivation.DerivationNonceLength);
+                    if (derivationNonce.Length != XaesKeyDerivation.DerivationNonceLength)
                     {
-                        token = wrap(token);
+                        throw new CryptographicException($"The token's RNG returned {derivationNonce.Length} bytes for a {XaesKeyDerivation.DerivationNonceLength}-byte nonce half.");
                     }
 
-                    return _ivStrategy.Seal(token, session.GenerateRandom, input, aad);
+                    byte[] ivCiphertextAndTag = WithMessageKey(session, derivationNonce, messageKey =>
+                    {
+                        IAesGcmTokenEncryption token = new Pkcs11AesGcmEncryption(_module.Factories, session, messageKey);
+                        if (_hooks?.WrapGcmEncryption is { } wrap)
+                        {
+                            token = wrap(token);
+                        }
+
+                        return _ivStrategy.Seal(token, random, input, aad);
+                    });
+                    byte[] sealedBytes = [SealedFormat.XaesVersion, .. derivationNonce, .. ivCiphertextAndTag];
+                    return sealedBytes;
                 });
             }
         }
@@ -208,30 +224,30 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     public bool TryUnseal(ReadOnlySpan<byte> sealedData, ReadOnlySpan<byte> associatedData, out byte[] plaintext)
     {
         plaintext = [];
-        if (sealedData.Length < NonceLength + TagLength)
+        if (!SealedFormat.TryParse(sealedData, out ReadOnlySpan<byte> nonce, out ReadOnlySpan<byte> ciphertext, out ReadOnlySpan<byte> tag))
         {
             return false;
         }
 
-        byte[] nonce = sealedData[..NonceLength].ToArray();
-        byte[] ciphertextAndTag = sealedData[NonceLength..].ToArray();
+        byte[] derivationNonce = nonce[..XaesKeyDerivation.DerivationNonceLength].ToArray();
+        byte[] iv = nonce[XaesKeyDerivation.DerivationNonceLength..].ToArray();
+        byte[] ciphertextAndTag = [.. ciphertext, .. tag];
         byte[]? aad = associatedData.IsEmpty ? null : associatedData.ToArray();
+        byte[] opened;
         lock (_gate)
         {
             ThrowIfDisposed();
             try
             {
-                plaintext = _session.Run(nameof(TryUnseal), session =>
+                opened = _session.Run(nameof(TryUnseal), session => WithMessageKey(session, derivationNonce, messageKey =>
                 {
-                    using ICkGcmParams parameters = _module.Factories.MechanismParamsFactory.CreateCkGcmParams(nonce, NonceLength * 8, aad, TagLength * 8);
+                    using ICkGcmParams parameters = _module.Factories.MechanismParamsFactory.CreateCkGcmParams(iv, (ulong)iv.Length * 8, aad, SealedFormat.TagLength * 8);
                     using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_AES_GCM, parameters);
-                    return session.Decrypt(mechanism, _recordKey, ciphertextAndTag);
-                });
-                return true;
+                    return session.Decrypt(mechanism, messageKey, ciphertextAndTag);
+                }));
             }
             catch (Pkcs11Exception ex) when (IsAuthenticationFailure(ex.RV))
             {
-                plaintext = [];
                 return false;
             }
             catch (Pkcs11Exception ex)
@@ -241,6 +257,9 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                 throw new HsmUnavailableException($"TryUnseal failed with {ex.RV}, which is not an authentication failure; the record was not judged.", ex);
             }
         }
+
+        plaintext = opened;
+        return true;
     }
 
     /// <inheritdoc />
@@ -416,6 +435,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             }
 
             _disposed = true;
+            _recordDerivation.Dispose();
             _hmacMechanism.Dispose();
             _ecdsaMechanism.Dispose();
 
@@ -597,7 +617,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     // extractable only with CKA_WRAP_WITH_TRUSTED (the deployment ceremony's keys); the identity key never.
     private void RequireProtectedKey(IObjectHandle key, string label, CKK expectedType, bool sharedByFleet)
     {
-        List<IObjectAttribute> attributes = _session.Run($"read '{label}'", session => session.GetAttributeValue(key, [CKA.CKA_KEY_TYPE, CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_TOKEN, CKA.CKA_WRAP_WITH_TRUSTED]));
+        List<IObjectAttribute> attributes = _session.Run($"read '{label}'", session => session.GetAttributeValue(key, [CKA.CKA_KEY_TYPE, CKA.CKA_SENSITIVE, CKA.CKA_EXTRACTABLE, CKA.CKA_TOKEN, CKA.CKA_WRAP_WITH_TRUSTED, CKA.CKA_DERIVE]));
         try
         {
             if (attributes[0].GetValueAsUlong() != (ulong)expectedType)
@@ -613,6 +633,13 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
                 throw new HsmConfigurationException(sharedByFleet
                     ? $"Key '{label}' must be a token object with CKA_SENSITIVE=true and CKA_EXTRACTABLE=false (or, as a deployment ceremony leaves fleet keys, CKA_EXTRACTABLE=true only with CKA_WRAP_WITH_TRUSTED=true)."
                     : $"Key '{label}' must be a token object with CKA_SENSITIVE=true and CKA_EXTRACTABLE=false: an HSM's identity key never leaves it.");
+            }
+
+            if (expectedType == CKK.CKK_AES && !attributes[5].GetValueAsBool())
+            {
+                throw new HsmConfigurationException(
+                    $"Record key '{label}' has CKA_DERIVE=false: XAES-256-GCM derives each seal's key from it inside the token (CKM_AES_ECB_ENCRYPT_DATA). " +
+                    "A token provisioned before XAES-256-GCM needs its record key provisioned again (docs/CRYPTO.md).");
             }
         }
         finally
@@ -729,6 +756,35 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
+    // K1 of the record key, for this session (handles are read inside the call unit: a reopen may move them).
+    private Pkcs11XaesRecordKey AttachRecordDerivation() =>
+        _session.Run("derive the XAES-256-GCM subkey", session => Pkcs11XaesRecordKey.Attach(_module.Factories, session, _recordKey));
+
+    // One call unit: the message key is a session object, made, used once and destroyed, so none outlives the call
+    // (and after a lost session the retry derives it again).
+    private T WithMessageKey<T>(ISession session, byte[] derivationNonce, Func<IObjectHandle, T> use)
+    {
+        IObjectHandle messageKey;
+        try
+        {
+            messageKey = _recordDerivation.DeriveMessageKey(session, _recordKey, derivationNonce);
+        }
+        catch (Pkcs11Exception ex) when (IsAuthenticationFailure(ex.RV))
+        {
+            // A code that from the decrypt would mean "wrong tag" means, from the derive, the token failing.
+            throw new HsmUnavailableException($"Deriving the message key from the record key failed with {ex.RV}.", ex);
+        }
+
+        try
+        {
+            return use(messageKey);
+        }
+        finally
+        {
+            session.DestroyObject(messageKey);
+        }
+    }
+
     // Generic over the key set: a new key role is one more entry in Pkcs11KeySet, not more code here.
     private Pkcs11KeyHandles FindOrProvisionKeys(bool provision)
     {
@@ -780,6 +836,9 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         }
 
         AttachKeys(keys);
+        Pkcs11XaesRecordKey previous = _recordDerivation;
+        _recordDerivation = AttachRecordDerivation();
+        previous.Dispose();
         _nvramObject = null;
         _staleNvramObjects.Clear();
         foreach (var entry in _session.Run(nameof(LoadNvram), ReadNvramEntries))

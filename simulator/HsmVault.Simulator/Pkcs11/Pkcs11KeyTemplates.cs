@@ -18,7 +18,9 @@ internal static class Pkcs11KeyTemplates
     internal const int SecretKeyLength = 32;
 
     /// <summary>
-    /// An AES key (encrypt and decrypt only) or a generic secret (HMAC sign and verify only). For
+    /// An AES key (derive only: the XAES-256-GCM record key, from which the token derives a one-seal AES-GCM
+    /// key per nonce with CKM_AES_ECB_ENCRYPT_DATA, so the record key itself never encrypts anything) or a
+    /// generic secret (HMAC sign and verify only). For
     /// <paramref name="forUnwrap"/> CKA_VALUE_LEN is left out: the length comes with the wrapped value,
     /// and tokens refuse it in an unwrap template.
     /// </summary>
@@ -41,13 +43,13 @@ internal static class Pkcs11KeyTemplates
             factory.Create(CKA.CKA_PRIVATE, true),
             factory.Create(CKA.CKA_SENSITIVE, true),
             factory.Create(CKA.CKA_EXTRACTABLE, wrappableUnderTrusted),
-            factory.Create(CKA.CKA_ENCRYPT, isAes),
-            factory.Create(CKA.CKA_DECRYPT, isAes),
+            factory.Create(CKA.CKA_ENCRYPT, false),
+            factory.Create(CKA.CKA_DECRYPT, false),
             factory.Create(CKA.CKA_SIGN, !isAes),
             factory.Create(CKA.CKA_VERIFY, !isAes),
             factory.Create(CKA.CKA_WRAP, false),
             factory.Create(CKA.CKA_UNWRAP, false),
-            factory.Create(CKA.CKA_DERIVE, false),
+            factory.Create(CKA.CKA_DERIVE, isAes),
             factory.Create(CKA.CKA_LABEL, label),
         ]);
         AddWrapWithTrusted(factory, template, wrappableUnderTrusted);

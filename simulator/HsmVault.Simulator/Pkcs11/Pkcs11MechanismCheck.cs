@@ -15,7 +15,8 @@ internal static class Pkcs11MechanismCheck
     internal static IReadOnlyList<Pkcs11MechanismRequirement> ServiceRequirements { get; } =
     [
         new(CKM.CKM_AES_KEY_GEN, Pkcs11MechanismUse.Generate, 32, "generate the AES-256 record key"),
-        new(CKM.CKM_AES_GCM, Pkcs11MechanismUse.Encrypt | Pkcs11MechanismUse.Decrypt, 32, "seal and unseal records with AES-256-GCM"),
+        new(CKM.CKM_AES_ECB_ENCRYPT_DATA, Pkcs11MechanismUse.Derive, 32, "derive each seal's XAES-256-GCM key from the record key"),
+        new(CKM.CKM_AES_GCM, Pkcs11MechanismUse.Encrypt | Pkcs11MechanismUse.Decrypt, 32, "seal and unseal records with AES-256-GCM under the derived key"),
         new(CKM.CKM_GENERIC_SECRET_KEY_GEN, Pkcs11MechanismUse.Generate, 32, "generate the HMAC keys"),
         new(CKM.CKM_SHA256_HMAC, Pkcs11MechanismUse.Sign, 32, "compute HMAC-SHA-256 by key handle"),
         new(CKM.CKM_EC_KEY_PAIR_GEN, Pkcs11MechanismUse.GenerateKeyPair, 256, "generate the P-256 identity and AKE key pairs"),

@@ -1,9 +1,12 @@
 namespace HsmVault.Enclave.Tests.Vault;
 
-/// <summary>Wraps an <see cref="IHsmServices"/> to count NVRAM writes and to make them fail on demand.</summary>
+/// <summary>Wraps an <see cref="IHsmServices"/> to count NVRAM writes (and make them fail on demand) and seals.</summary>
 internal sealed class CountingHsmServices(IHsmServices inner) : IHsmServices
 {
     public int NvramWrites { get; private set; }
+
+    /// <summary>Calls of <see cref="Seal"/>: what the record key's nonce budget is spent on (docs/CRYPTO.md).</summary>
+    public int Seals { get; private set; }
 
     public bool FailNextNvramWrite { get; set; }
 
@@ -15,7 +18,11 @@ internal sealed class CountingHsmServices(IHsmServices inner) : IHsmServices
 
     public void GetRandom(Span<byte> destination) => inner.GetRandom(destination);
 
-    public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData) => inner.Seal(plaintext, associatedData);
+    public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
+    {
+        Seals++;
+        return inner.Seal(plaintext, associatedData);
+    }
 
     public bool TryUnseal(ReadOnlySpan<byte> sealedData, ReadOnlySpan<byte> associatedData, out byte[] plaintext) =>
         inner.TryUnseal(sealedData, associatedData, out plaintext);

@@ -173,6 +173,19 @@ public sealed class FleetCeremonyTests
 
     [TestMethod]
     [DynamicData(nameof(EachMember))]
+    public void Every_copy_of_the_record_key_keeps_the_derive_right_and_nothing_more(int member)
+    {
+        // The key-wrap copies land with the generated key's template: XAES-256-GCM needs CKA_DERIVE on every member.
+        using var inspector = new TokenInspector(Options(member));
+        IObjectHandle key = inspector.FindSingle(CKO.CKO_SECRET_KEY, $"{Options(member).KeyLabelPrefix}-record-key");
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_DERIVE).GetValueAsBool(), "CKA_DERIVE");
+        Assert.IsFalse(inspector.Read(key, CKA.CKA_ENCRYPT).GetValueAsBool(), "CKA_ENCRYPT");
+        Assert.IsFalse(inspector.Read(key, CKA.CKA_DECRYPT).GetValueAsBool(), "CKA_DECRYPT");
+        Assert.IsTrue(inspector.Read(key, CKA.CKA_SENSITIVE).GetValueAsBool(), "CKA_SENSITIVE");
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(EachMember))]
     public void Each_identity_key_was_generated_in_its_own_token_and_never_leaves_it(int member)
     {
         using var inspector = new TokenInspector(Options(member));

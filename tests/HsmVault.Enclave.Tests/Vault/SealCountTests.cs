@@ -1,0 +1,61 @@
+using HsmVault.Protocol.V1;
+
+namespace HsmVault.Enclave.Tests.Vault;
+
+/// <summary>
+/// How many seals under the fleet record key each operation costs: the figures behind docs/CRYPTO.md
+/// "Nonce and key-use bounds" (a registration is 2 seals, a successful login 3, a wrong guess 2), and the
+/// sealed format every one of them has.
+/// </summary>
+[TestClass]
+public sealed class SealCountTests
+{
+    private static readonly byte[] Blob = new byte[44];
+
+    [TestMethod]
+    public void Registration_login_and_status_cost_the_documented_number_of_seals()
+    {
+        CountingHsmServices? hsm = null;
+        var vault = new TestVault(70, wrap: inner => hsm = new CountingHsmServices(inner));
+        var alice = new TestUser(vault, "alice");
+
+        int before = hsm!.Seals;
+        alice.Register("pw", Blob);
+        Assert.AreEqual(2, hsm.Seals - before, "registration: the ticket and the record");
+
+        before = hsm.Seals;
+        Assert.IsNotNull(alice.Recover("pw", out _));
+        Assert.AreEqual(3, hsm.Seals - before, "successful login: the counted record, the session, the reset record");
+
+        before = hsm.Seals;
+        Assert.IsNull(alice.Recover("wrong", out VaultResponse refused));
+        Assert.AreEqual(VaultResponse.ResultOneofCase.Error, refused.ResultCase);
+        Assert.AreEqual(2, hsm.Seals - before, "wrong guess: the counted record and the session");
+
+        before = hsm.Seals;
+        _ = alice.Status();
+        Assert.AreEqual(0, hsm.Seals - before, "status seals nothing");
+
+        before = hsm.Seals;
+        _ = new TestUser(vault, "nobody").Recover("pw", out _);
+        Assert.AreEqual(1, hsm.Seals - before, "unknown user: the fake session only");
+    }
+
+    [TestMethod]
+    public void Every_sealed_value_the_enclave_hands_out_is_the_xaes_format()
+    {
+        var vault = new TestVault(71);
+        var alice = new TestUser(vault, "alice");
+        VaultResponse started = vault.Send(alice.RegisterStartRequest("pw", out _));
+        byte[] ticket = started.RegisterStarted.RegistrationSession.ToByteArray();
+        Assert.AreEqual(SealedFormat.XaesVersion, ticket[0], "the registration ticket's version byte");
+        Assert.AreEqual(SealedFormat.SealedLength(ticket.Length - SealedFormat.Overhead), ticket.Length);
+        Assert.IsGreaterThan(SealedFormat.Overhead, ticket.Length);
+
+        alice.Register("pw", Blob);
+        byte[] record = vault.WitnessFor(alice.UserId).Record.Ciphertext.ToByteArray();
+        Assert.AreEqual(SealedFormat.XaesVersion, record[0], "the record's version byte");
+        VaultResponse login = vault.Send(alice.LoginStartRequest("pw", out _));
+        Assert.AreEqual(SealedFormat.XaesVersion, login.LoginStarted.LoginSession[0], "the login session's version byte");
+    }
+}

@@ -11,7 +11,8 @@ namespace HsmVault.Crypto.Tests;
 /// <summary>
 /// The software XAES-256-GCM reference (the record cipher's definition; the HSM path is tested against it in
 /// the simulator tests) against the C2SP vectors: every intermediate value of the two examples, and the
-/// 10,000-iteration accumulated vector (the 1,000,000 one with HSMVAULT_SLOW_VECTORS=1).
+/// 10,000-iteration accumulated vector. (The 1,000,000-iteration one takes minutes; it was run once by hand
+/// with this code and matched, docs/CRYPTO.md.)
 /// </summary>
 [TestClass]
 public sealed class XaesGcmTests
@@ -62,18 +63,6 @@ public sealed class XaesGcmTests
     [TestMethod]
     public void The_C2SP_accumulated_vector_of_10000_iterations_matches() =>
         Assert.AreEqual(C2spXaesVectors.Accumulated10000, Accumulate(10_000));
-
-    [TestMethod]
-    [TestCategory("Slow")]
-    public void The_C2SP_accumulated_vector_of_1000000_iterations_matches()
-    {
-        if (Environment.GetEnvironmentVariable("HSMVAULT_SLOW_VECTORS") != "1")
-        {
-            Assert.Inconclusive("Set HSMVAULT_SLOW_VECTORS=1 to run the 1,000,000-iteration vector (minutes).");
-        }
-
-        Assert.AreEqual(C2spXaesVectors.Accumulated1000000, Accumulate(1_000_000));
-    }
 
     [TestMethod]
     public void The_accumulation_fails_when_the_cipher_is_off_by_one_bit()

@@ -41,6 +41,4 @@ public static class C2spXaesVectors
     internal const string RngStreamStart = "7f9c2ba4e88f827d616045507605853e";
 
     internal const string Accumulated10000 = "e6b9edf2df6cec60c8cbd864e2211b597fb69a529160cd040d56c0c210081939";
-
-    internal const string Accumulated1000000 = "2163ae1445985a30b60585ee67daa55674df06901b890593e824b8a7c885ab15";
 }

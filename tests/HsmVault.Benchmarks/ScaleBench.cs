@@ -1,0 +1,314 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http;
+using System.Text;
+using System.Text.RegularExpressions;
+using HsmVault.Client;
+using HsmVault.Crypto.Opaque;
+using HsmVault.Enclave;
+using HsmVault.Host.Store;
+using HsmVault.Protocol.Merkle;
+using HsmVault.Simulator;
+using HsmVault.Simulator.Pkcs11;
+using HsmVault.Testing;
+using Npgsql;
+
+namespace HsmVault.Benchmarks;
+
+/// <summary>
+/// Selector <c>scale</c>: recovery latency through the real host and simulator processes, with
+/// 10^3, 10^5 and 10^6 records in the store (<c>--records 1000,100000,1000000</c>), on SQLite and
+/// on PostgreSQL (<c>--store sqlite|postgres|both</c>). Each size is seeded by a child process
+/// (selector <c>scale-seed</c>, <see cref="ScaleSeeder"/>: the enclave's own batch path over the
+/// simulator's token, written by the host's store code), then a few hundred real users register
+/// through <see cref="VaultClient"/> and one client recovers them in turn. Reported per size and store:
+/// registration p50, recovery p50/p99, host RSS and GC heap, simulator RSS, store size on disk, and
+/// the Merkle proof per lookup; last, p50 at the largest size over p50 at the smallest.
+/// </summary>
+public static partial class ScaleBench
+{
+    private const string TokenLabel = "hsmvault-scale";
+    private const string SeedDirectoryVariable = "HSMVAULT_SCALE_SEED_DIR";
+    private const string SeedRecordsVariable = "HSMVAULT_SCALE_SEED_RECORDS";
+    private const string SeedPostgresVariable = "HSMVAULT_SCALE_SEED_POSTGRES";
+    private static readonly HttpClient Http = new() { Timeout = TimeSpan.FromSeconds(10) };
+
+    public static int Run() => Run(Environment.GetCommandLineArgs());
+
+    public static int Run(string[] args)
+    {
+        long[] sizes = [1_000, 100_000, 1_000_000];
+        int at = Array.IndexOf(args, "--records");
+        if (at >= 0)
+        {
+            long[]? parsed = at + 1 < args.Length ? ParseSizes(args[at + 1]) : null;
+            if (parsed is null)
+            {
+                Console.Error.WriteLine("scale: --records: expected a comma-separated list of record counts from 1000 to 100000000, e.g. 1000,100000,1000000");
+                return 2;
+            }
+
+            sizes = parsed;
+        }
+
+        string store = "both";
+        at = Array.IndexOf(args, "--store");
+        if (at >= 0)
+        {
+            store = at + 1 < args.Length ? args[at + 1].ToLowerInvariant() : "";
+            if (store is not ("sqlite" or "postgres" or "both"))
+            {
+                Console.Error.WriteLine("scale: --store: expected sqlite, postgres or both");
+                return 2;
+            }
+        }
+
+        bool quick = args.Contains("--quick", StringComparer.Ordinal);
+        return RunAsync(sizes, store is "sqlite" or "both", store is "postgres" or "both", quick ? 50 : 200, quick ? 100 : 500).GetAwaiter().GetResult();
+    }
+
+    /// <summary>Selector <c>scale-seed</c>, the child process: seeds the folder the parent names in the environment.</summary>
+    public static int Seed()
+    {
+        string directory = Environment.GetEnvironmentVariable(SeedDirectoryVariable) ?? throw new InvalidOperationException($"{SeedDirectoryVariable} is not set");
+        long records = long.Parse(Environment.GetEnvironmentVariable(SeedRecordsVariable) ?? "0", CultureInfo.InvariantCulture);
+        string? postgres = Environment.GetEnvironmentVariable(SeedPostgresVariable);
+        Pkcs11Options options = SoftHsmStateDirectory.Prepare(Path.Combine(directory, "hsm"), Pkcs11Options.SoftHsm2LibraryPath, TokenLabel);
+        using Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options);
+        using SqliteVaultStore sqlite = SqliteVaultStore.Open(Path.Combine(directory, "host.db"));
+        using PostgresVaultStore? mirror = postgres is { Length: > 0 } ? PostgresVaultStore.Open(postgres) : null;
+        using var seeder = new ScaleSeeder(hsm, VaultPolicy.Default, sqlite, mirror);
+        Stopwatch clock = Stopwatch.StartNew();
+        long shown = 0;
+        seeder.FillTo(records, count =>
+        {
+            if (clock.ElapsedMilliseconds - shown >= 5_000 || count == records)
+            {
+                shown = clock.ElapsedMilliseconds;
+                double rate = count / clock.Elapsed.TotalSeconds;
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"seeding: {count:N0} of {records:N0} records, {rate:F0}/s, {(records - count) / Math.Max(rate, 1) / 60:F1} min to go"));
+            }
+        });
+        seeder.Flush();
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"seeded {seeder.Records} records in {clock.Elapsed.TotalSeconds:F1} s"));
+        return 0;
+    }
+
+    internal static long[]? ParseSizes(string list)
+    {
+        var sizes = new List<long>();
+        foreach (string part in list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (!long.TryParse(part, NumberStyles.None, CultureInfo.InvariantCulture, out long n) || n is < 1_000 or > 100_000_000)
+            {
+                return null;
+            }
+
+            sizes.Add(n);
+        }
+
+        return sizes.Count == 0 ? null : [.. sizes.Order()];
+    }
+
+    private sealed record Row(string Store, long Records, double SeedSeconds, double RegisterP50, double P50, double P99, int Recoveries,
+        double HostRssMb, double HostGcHeapMb, double SimulatorRssMb, double StoreMb, double Siblings, double ProofBytes, int MaxSiblings);
+
+    private static async Task<int> RunAsync(long[] sizes, bool sqlite, bool postgres, int realUsers, int recoveries)
+    {
+        CultureInfo c = CultureInfo.InvariantCulture;
+        Console.WriteLine($"scale benchmark: records {string.Join(", ", sizes)}; stores {(sqlite ? "sqlite " : "")}{(postgres ? "postgres" : "")}; {realUsers} real users registered through the host, {recoveries} recoveries by one client");
+        using PostgresCluster? cluster = postgres ? PostgresCluster.Start() : null;
+        var rows = new List<Row>();
+        foreach (long size in sizes)
+        {
+            string directory = Directory.CreateTempSubdirectory($"hsmvault-scale-{size}-").FullName;
+            try
+            {
+                string? connection = cluster?.CreateDatabase($"scale_{size}");
+                double seedSeconds = await SeedAsync(directory, size - realUsers, connection).ConfigureAwait(false);
+                if (postgres)
+                {
+                    CopyToken(Path.Combine(directory, "hsm"), Path.Combine(directory, "hsm-pg"));
+                }
+
+                if (sqlite)
+                {
+                    rows.Add(await MeasureAsync("sqlite", directory, "hsm", [], () => SqliteBytes(directory), size, seedSeconds, realUsers, recoveries).ConfigureAwait(false));
+                }
+
+                if (postgres)
+                {
+                    rows.Add(await MeasureAsync("postgres", directory, "hsm-pg", ["--Store:Kind=postgres", "--Store:ConnectionString=" + connection], () => PostgresBytes(connection!), size, seedSeconds, realUsers, recoveries).ConfigureAwait(false));
+                }
+
+                (double siblings, double bytes, int max) = ProofSizes(directory, realUsers, size - realUsers);
+                foreach (Row row in rows.Where(r => r.Records == size))
+                {
+                    rows[rows.IndexOf(row)] = row with { Siblings = siblings, ProofBytes = bytes, MaxSiblings = max };
+                }
+            }
+            finally
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+        }
+
+        Console.WriteLine();
+        Console.WriteLine("| store | records | seeding s | register p50 ms | recoveries | recovery p50 ms | p99 ms | host RSS MB | host GC heap MB | simulator RSS MB | store on disk MB | bytes/record | proof siblings (mean / max) | proof bytes |");
+        Console.WriteLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (Row r in rows)
+        {
+            Console.WriteLine(string.Create(c,
+                $"| {r.Store} | {r.Records:N0} | {r.SeedSeconds:F0} | {r.RegisterP50:F1} | {r.Recoveries} | {r.P50:F1} | {r.P99:F1} | {r.HostRssMb:F0} | {r.HostGcHeapMb:F1} | {r.SimulatorRssMb:F0} | {r.StoreMb:F0} | {r.StoreMb * 1024 * 1024 / r.Records:F0} | {r.Siblings:F1} / {r.MaxSiblings} | {r.ProofBytes:F0} |"));
+        }
+
+        Console.WriteLine();
+        var summary = new StringBuilder("scale:");
+        foreach (IGrouping<string, Row> store in rows.GroupBy(r => r.Store))
+        {
+            Row small = store.MinBy(r => r.Records)!, large = store.MaxBy(r => r.Records)!;
+            summary.Append(c, $" {store.Key}: p50 {small.P50:F1} ms at {small.Records} -> {large.P50:F1} ms at {large.Records}, ratio {large.P50 / small.P50:F2};");
+        }
+
+        Console.WriteLine(summary.ToString().TrimEnd(';'));
+        return 0;
+    }
+
+    // The seeding child: the enclave over the token in directory/hsm, the stores; prints its progress here.
+    private static async Task<double> SeedAsync(string directory, long records, string? postgres)
+    {
+        var environment = new Dictionary<string, string>
+        {
+            [SeedDirectoryVariable] = directory,
+            [SeedRecordsVariable] = records.ToString(CultureInfo.InvariantCulture),
+            [SeedPostgresVariable] = postgres ?? "",
+        };
+        await using ChildProcess child = ChildProcess.Start("seeder", typeof(ScaleBench).Assembly.Location, ["scale-seed"], environment);
+        string shown = "";
+        while (!child.HasExited)
+        {
+            await Task.Delay(1_000).ConfigureAwait(false);
+            string last = child.Output.Split('\n', StringSplitOptions.RemoveEmptyEntries).LastOrDefault(l => l.StartsWith("seeding:", StringComparison.Ordinal)) ?? "";
+            if (last != shown)
+            {
+                Console.Error.WriteLine(last.Trim());
+                shown = last;
+            }
+        }
+
+        Match done = SeededLine().Match(child.Output);
+        if (await child.WaitForExitAsync(TimeSpan.FromSeconds(10)).ConfigureAwait(false) != 0 || !done.Success)
+        {
+            throw new InvalidOperationException("seeding failed:\n" + child.Output);
+        }
+
+        Console.WriteLine(done.Value);
+        return double.Parse(done.Groups["seconds"].Value, CultureInfo.InvariantCulture);
+    }
+
+    // A second, identical HSM for the second store: the token files copied, its configuration pointed at the copy.
+    private static void CopyToken(string from, string to)
+    {
+        foreach (string file in Directory.EnumerateFiles(from, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(to, Path.GetRelativePath(from, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+
+        SoftHsmStateDirectory.WriteConfiguration(Path.Combine(to, "softhsm2.conf"), Path.Combine(to, "tokens"));
+    }
+
+    private static async Task<Row> MeasureAsync(string store, string directory, string hsmFolder, IReadOnlyList<string> hostSettings, Func<double> storeBytes,
+        long size, double seedSeconds, int realUsers, int recoveries)
+    {
+        await using LocalFleet fleet = await LocalFleet.OpenAsync(directory, hsmFolder, TokenLabel, hostSettings).ConfigureAwait(false);
+        VaultClientOptions options = fleet.ClientOptions(IdentityKsf.Instance);
+        await using VaultClient client = new(options);
+        var registrations = new List<double>();
+        for (int i = 0; i < realUsers; i++)
+        {
+            long start = Stopwatch.GetTimestamp();
+            VaultOutcome outcome = await client.RegisterAsync(EndToEndBench.User(i), EndToEndBench.Password(i), EndToEndBench.Key(i)).ConfigureAwait(false);
+            registrations.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            if (outcome is not UserRegistered)
+            {
+                throw new InvalidOperationException($"registering {EndToEndBench.User(i)} at {size} records: {outcome.Describe()}");
+            }
+        }
+
+        // Warm-up (JIT, caches) not counted, then the measured recoveries, users in a shuffled order.
+        var random = new Random(17);
+        var latencies = new List<double>();
+        for (int n = 0; n < recoveries + recoveries / 5; n++)
+        {
+            int i = random.Next(realUsers);
+            long start = Stopwatch.GetTimestamp();
+            VaultOutcome outcome = await client.RecoverAsync(EndToEndBench.User(i), EndToEndBench.Password(i)).ConfigureAwait(false);
+            double ms = Stopwatch.GetElapsedTime(start).TotalMilliseconds;
+            bool good = outcome is KeyRecovered recovered && recovered.Key.AsSpan().SequenceEqual(EndToEndBench.Key(i));
+            (outcome as IDisposable)?.Dispose();
+            if (!good)
+            {
+                throw new InvalidOperationException($"recovering {EndToEndBench.User(i)} at {size} records on {store}: {outcome.Describe()}");
+            }
+
+            if (n >= recoveries / 5)
+            {
+                latencies.Add(ms);
+            }
+        }
+
+        string metrics = await Http.GetStringAsync(new Uri($"http://127.0.0.1:{fleet.HealthPort}/metrics")).ConfigureAwait(false);
+        double[] sorted = [.. latencies.Order()];
+        double[] registered = [.. registrations.Order()];
+        var row = new Row(store, size, seedSeconds, Percentile(registered, 0.5), Percentile(sorted, 0.5), Percentile(sorted, 0.99), sorted.Length,
+            RssMb(fleet.Host!), SampleSum(metrics, "dotnet_gc_last_collection_heap_size") / (1024 * 1024), RssMb(fleet.Simulator!), storeBytes() / (1024 * 1024), 0, 0, 0);
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{store} at {size:N0} records: register p50 {row.RegisterP50:F1} ms, recovery p50 {row.P50:F1} ms p99 {row.P99:F1} ms, host RSS {row.HostRssMb:F0} MB (GC heap {row.HostGcHeapMb:F1} MB), simulator RSS {row.SimulatorRssMb:F0} MB, store {row.StoreMb:F0} MB"));
+        return row;
+    }
+
+    private static double Percentile(double[] sorted, double q) =>
+        sorted.Length == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(q * sorted.Length) - 1, 0, sorted.Length - 1)];
+
+    private static double RssMb(ChildProcess process)
+    {
+        string line = File.ReadLines($"/proc/{process.Id}/status").First(l => l.StartsWith("VmRSS:", StringComparison.Ordinal));
+        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+    }
+
+    // The sum of a Prometheus metric's samples (over its label sets).
+    private static double SampleSum(string text, string name) =>
+        text.Split('\n')
+            .Where(line => line.StartsWith(name, StringComparison.Ordinal) && !line.StartsWith('#'))
+            .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
+
+    private static double SqliteBytes(string directory) =>
+        new[] { "host.db", "host.db-wal" }.Select(f => Path.Combine(directory, f)).Where(File.Exists).Sum(f => (double)new FileInfo(f).Length);
+
+    private static double PostgresBytes(string connection)
+    {
+        using var db = new NpgsqlConnection(connection);
+        db.Open();
+        using var command = new NpgsqlCommand("SELECT pg_database_size(current_database())", db);
+        return Convert.ToDouble(command.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    // What the enclave receives per lookup: the proofs of the real users and of as many fillers, from the
+    // SQLite store after the run (the same tree as the PostgreSQL one).
+    private static (double Siblings, double Bytes, int Max) ProofSizes(string directory, int realUsers, long fillers)
+    {
+        using SqliteVaultStore store = SqliteVaultStore.Open(Path.Combine(directory, "host.db"));
+        var tree = new SparseMerkleTree(store.Nodes, store.State.MerkleRoot);
+        var proofs = Enumerable.Range(0, realUsers)
+            .SelectMany(i => new[] { EndToEndBench.User(i), ScaleSeeder.FillerPrefix + (i * fillers / realUsers).ToString(CultureInfo.InvariantCulture) })
+            .Select(user => tree.Prove(MerkleHashing.UserKey(Encoding.UTF8.GetBytes(user))))
+            .ToList();
+        return (proofs.Average(p => p.Siblings.Count), proofs.Average(p => p.CalculateSize()), proofs.Max(p => p.Siblings.Count));
+    }
+
+    [GeneratedRegex(@"seeded \d+ records in (?<seconds>[0-9.]+) s")]
+    private static partial Regex SeededLine();
+}

@@ -64,7 +64,7 @@ public static partial class ScaleBench
         }
 
         bool quick = args.Contains("--quick", StringComparer.Ordinal);
-        return RunAsync(sizes, store is "sqlite" or "both", store is "postgres" or "both", quick ? 50 : 200, quick ? 100 : 500).GetAwaiter().GetResult();
+        return RunAsync(sizes, store is "sqlite" or "both", store is "postgres" or "both", quick ? 50 : 200, quick ? 100 : 300, quick ? 1 : 3).GetAwaiter().GetResult();
     }
 
     /// <summary>Selector <c>scale-seed</c>, the child process: seeds the folder the parent names in the environment.</summary>
@@ -87,7 +87,8 @@ public static partial class ScaleBench
                 shown = clock.ElapsedMilliseconds;
                 double rate = count / clock.Elapsed.TotalSeconds;
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"seeding: {count:N0} of {records:N0} records, {rate:F0}/s, {(records - count) / Math.Max(rate, 1) / 60:F1} min to go"));
+                    $"seeding: {count:N0} of {records:N0} records, {rate:F0}/s, {(records - count) / Math.Max(rate, 1) / 60:F1} min to go " +
+                    $"(s in client sealing {seeder.SealTime.TotalSeconds:F0}, witnesses {seeder.WitnessTime.TotalSeconds:F0}, enclave {seeder.EnclaveTime.TotalSeconds:F0}, store commit {seeder.CommitTime.TotalSeconds:F0})"));
             }
         });
         seeder.Flush();
@@ -114,45 +115,86 @@ public static partial class ScaleBench
     private sealed record Row(string Store, long Records, double SeedSeconds, double RegisterP50, double P50, double P99, int Recoveries,
         double HostRssMb, double HostGcHeapMb, double SimulatorRssMb, double StoreMb, double Siblings, double ProofBytes, int MaxSiblings);
 
-    private static async Task<int> RunAsync(long[] sizes, bool sqlite, bool postgres, int realUsers, int recoveries)
+    /// <summary>One seeded vault: its folder, which token copy and store the host uses, and what the runs measured.</summary>
+    private sealed class Vault(string store, long records, string directory, string hsmFolder, IReadOnlyList<string> hostSettings, Func<double> storeBytes, double seedSeconds)
+    {
+        public string Store => store;
+
+        public long Records => records;
+
+        public string Directory => directory;
+
+        public string HsmFolder => hsmFolder;
+
+        public IReadOnlyList<string> HostSettings => hostSettings;
+
+        public Func<double> StoreBytes => storeBytes;
+
+        public double SeedSeconds => seedSeconds;
+
+        public List<double> Registrations { get; } = [];
+
+        public List<double> Recoveries { get; } = [];
+
+        public (double HostRss, double HostGcHeap, double SimulatorRss, double Store) Memory { get; set; }
+    }
+
+    private static async Task<int> RunAsync(long[] sizes, bool sqlite, bool postgres, int realUsers, int recoveries, int rounds)
     {
         CultureInfo c = CultureInfo.InvariantCulture;
-        Console.WriteLine($"scale benchmark: records {string.Join(", ", sizes)}; stores {(sqlite ? "sqlite " : "")}{(postgres ? "postgres" : "")}; {realUsers} real users registered through the host, {recoveries} recoveries by one client");
+        Console.WriteLine($"scale benchmark: records {string.Join(", ", sizes)}; stores {(sqlite ? "sqlite " : "")}{(postgres ? "postgres" : "")}; {realUsers} real users registered through the host; {rounds} rounds over every vault of {recoveries} recoveries by one client");
         using PostgresCluster? cluster = postgres ? PostgresCluster.Start() : null;
-        var rows = new List<Row>();
-        foreach (long size in sizes)
+        var vaults = new List<Vault>();
+        var proofs = new Dictionary<long, (double Siblings, double Bytes, int Max)>();
+        try
         {
-            string directory = Directory.CreateTempSubdirectory($"hsmvault-scale-{size}-").FullName;
-            try
+            // Seed every size first, then measure the vaults in interleaved rounds, so that a shared
+            // machine's slow minutes fall on every size alike rather than on whichever ran then.
+            foreach (long size in sizes)
             {
+                string directory = System.IO.Directory.CreateTempSubdirectory($"hsmvault-scale-{size}-").FullName;
                 string? connection = cluster?.CreateDatabase($"scale_{size}");
                 double seedSeconds = await SeedAsync(directory, size - realUsers, connection).ConfigureAwait(false);
+                if (sqlite)
+                {
+                    vaults.Add(new Vault("sqlite", size, directory, "hsm", [], () => SqliteBytes(directory), seedSeconds));
+                }
+
                 if (postgres)
                 {
                     CopyToken(Path.Combine(directory, "hsm"), Path.Combine(directory, "hsm-pg"));
-                }
-
-                if (sqlite)
-                {
-                    rows.Add(await MeasureAsync("sqlite", directory, "hsm", [], () => SqliteBytes(directory), size, seedSeconds, realUsers, recoveries).ConfigureAwait(false));
-                }
-
-                if (postgres)
-                {
-                    rows.Add(await MeasureAsync("postgres", directory, "hsm-pg", ["--Store:Kind=postgres", "--Store:ConnectionString=" + connection], () => PostgresBytes(connection!), size, seedSeconds, realUsers, recoveries).ConfigureAwait(false));
-                }
-
-                (double siblings, double bytes, int max) = ProofSizes(directory, realUsers, size - realUsers);
-                foreach (Row row in rows.Where(r => r.Records == size))
-                {
-                    rows[rows.IndexOf(row)] = row with { Siblings = siblings, ProofBytes = bytes, MaxSiblings = max };
+                    vaults.Add(new Vault("postgres", size, directory, "hsm-pg", ["--Store:Kind=postgres", "--Store:ConnectionString=" + connection], () => PostgresBytes(connection!), seedSeconds));
                 }
             }
-            finally
+
+            for (int round = 0; round < rounds; round++)
             {
-                Directory.Delete(directory, recursive: true);
+                foreach (Vault vault in vaults)
+                {
+                    await MeasureAsync(vault, register: round == 0, realUsers, recoveries, seed: round).ConfigureAwait(false);
+                }
+            }
+
+            foreach (long size in sizes)
+            {
+                proofs[size] = ProofSizes(vaults.First(v => v.Records == size).Directory, realUsers, size - realUsers);
             }
         }
+        finally
+        {
+            foreach (string directory in vaults.Select(v => v.Directory).Distinct())
+            {
+                System.IO.Directory.Delete(directory, recursive: true);
+            }
+        }
+
+        var rows = vaults.Select(v =>
+        {
+            double[] recovered = [.. v.Recoveries.Order()];
+            (double siblings, double bytes, int max) = proofs[v.Records];
+            return new Row(v.Store, v.Records, v.SeedSeconds, Percentile([.. v.Registrations.Order()], 0.5), Percentile(recovered, 0.5), Percentile(recovered, 0.99), recovered.Length,
+                v.Memory.HostRss, v.Memory.HostGcHeap, v.Memory.SimulatorRss, v.Memory.Store, siblings, bytes, max);
+        }).ToList();
 
         Console.WriteLine();
         Console.WriteLine("| store | records | seeding s | register p50 ms | recoveries | recovery p50 ms | p99 ms | host RSS MB | host GC heap MB | simulator RSS MB | store on disk MB | bytes/record | proof siblings (mean / max) | proof bytes |");
@@ -220,26 +262,24 @@ public static partial class ScaleBench
         SoftHsmStateDirectory.WriteConfiguration(Path.Combine(to, "softhsm2.conf"), Path.Combine(to, "tokens"));
     }
 
-    private static async Task<Row> MeasureAsync(string store, string directory, string hsmFolder, IReadOnlyList<string> hostSettings, Func<double> storeBytes,
-        long size, double seedSeconds, int realUsers, int recoveries)
+    private static async Task MeasureAsync(Vault vault, bool register, int realUsers, int recoveries, int seed)
     {
-        await using LocalFleet fleet = await LocalFleet.OpenAsync(directory, hsmFolder, TokenLabel, hostSettings).ConfigureAwait(false);
+        await using LocalFleet fleet = await LocalFleet.OpenAsync(vault.Directory, vault.HsmFolder, TokenLabel, vault.HostSettings).ConfigureAwait(false);
         VaultClientOptions options = fleet.ClientOptions(IdentityKsf.Instance);
         await using VaultClient client = new(options);
-        var registrations = new List<double>();
-        for (int i = 0; i < realUsers; i++)
+        for (int i = 0; register && i < realUsers; i++)
         {
             long start = Stopwatch.GetTimestamp();
             VaultOutcome outcome = await client.RegisterAsync(EndToEndBench.User(i), EndToEndBench.Password(i), EndToEndBench.Key(i)).ConfigureAwait(false);
-            registrations.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
+            vault.Registrations.Add(Stopwatch.GetElapsedTime(start).TotalMilliseconds);
             if (outcome is not UserRegistered)
             {
-                throw new InvalidOperationException($"registering {EndToEndBench.User(i)} at {size} records: {outcome.Describe()}");
+                throw new InvalidOperationException($"registering {EndToEndBench.User(i)} at {vault.Records} records: {outcome.Describe()}");
             }
         }
 
         // Warm-up (JIT, caches) not counted, then the measured recoveries, users in a shuffled order.
-        var random = new Random(17);
+        var random = new Random(17 + seed);
         var latencies = new List<double>();
         for (int n = 0; n < recoveries + recoveries / 5; n++)
         {
@@ -251,7 +291,7 @@ public static partial class ScaleBench
             (outcome as IDisposable)?.Dispose();
             if (!good)
             {
-                throw new InvalidOperationException($"recovering {EndToEndBench.User(i)} at {size} records on {store}: {outcome.Describe()}");
+                throw new InvalidOperationException($"recovering {EndToEndBench.User(i)} at {vault.Records} records on {vault.Store}: {outcome.Describe()}");
             }
 
             if (n >= recoveries / 5)
@@ -260,14 +300,12 @@ public static partial class ScaleBench
             }
         }
 
+        vault.Recoveries.AddRange(latencies);
         string metrics = await Http.GetStringAsync(new Uri($"http://127.0.0.1:{fleet.HealthPort}/metrics")).ConfigureAwait(false);
+        vault.Memory = (RssMb(fleet.Host!), SampleSum(metrics, "dotnet_gc_last_collection_heap_size") / (1024 * 1024), RssMb(fleet.Simulator!), vault.StoreBytes() / (1024 * 1024));
         double[] sorted = [.. latencies.Order()];
-        double[] registered = [.. registrations.Order()];
-        var row = new Row(store, size, seedSeconds, Percentile(registered, 0.5), Percentile(sorted, 0.5), Percentile(sorted, 0.99), sorted.Length,
-            RssMb(fleet.Host!), SampleSum(metrics, "dotnet_gc_last_collection_heap_size") / (1024 * 1024), RssMb(fleet.Simulator!), storeBytes() / (1024 * 1024), 0, 0, 0);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{store} at {size:N0} records: register p50 {row.RegisterP50:F1} ms, recovery p50 {row.P50:F1} ms p99 {row.P99:F1} ms, host RSS {row.HostRssMb:F0} MB (GC heap {row.HostGcHeapMb:F1} MB), simulator RSS {row.SimulatorRssMb:F0} MB, store {row.StoreMb:F0} MB"));
-        return row;
+            $"round {seed + 1}, {vault.Store} at {vault.Records:N0} records: recovery p50 {Percentile(sorted, 0.5):F1} ms p99 {Percentile(sorted, 0.99):F1} ms, host RSS {vault.Memory.HostRss:F0} MB (GC heap {vault.Memory.HostGcHeap:F1} MB), simulator RSS {vault.Memory.SimulatorRss:F0} MB, store {vault.Memory.Store:F0} MB"));
     }
 
     private static double Percentile(double[] sorted, double q) =>

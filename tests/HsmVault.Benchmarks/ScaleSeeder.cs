@@ -1,7 +1,10 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using Google.Protobuf;
 using HsmVault.Crypto;
 using HsmVault.Crypto.Channel;
+using HsmVault.Crypto.Hpke;
+using System.Security.Cryptography;
 using HsmVault.Crypto.Opaque;
 using HsmVault.Enclave;
 using HsmVault.Host.Store;
@@ -23,10 +26,11 @@ namespace HsmVault.Benchmarks;
 /// What makes it fast, without changing what is stored: batches of 64 registrations (one NVRAM write
 /// each); every filler user reuses one client registration request and one client-made registration
 /// record (the enclave checks their form, not who made them), so the client does no OPAQUE work; the
-/// filler requests are sealed to the channel key with one fixed HPKE ephemeral key, so the enclave's
-/// channel Diffie-Hellman has the same input every time and <see cref="MemoizedChannelServices"/>
-/// answers it from the first result (the HSM would compute the same bytes); witnesses are built from
-/// a node cache in front of the store. Each filler still costs the enclave a real OPRF evaluation,
+/// filler requests are sealed to the channel key with one fixed HPKE ephemeral key, so neither side
+/// repeats the channel Diffie-Hellman: the client computes it once, and the enclave's
+/// <see cref="MemoizedChannelServices"/> answers it from the first result (the HSM would compute the
+/// same bytes); the store commits batch k while the enclave runs batch k+1's RegisterStarts; witnesses
+/// are built from a node cache in front of the store. Each filler still costs the enclave a real OPRF evaluation,
 /// a sealed session, and a sealed record with its own credential nonce.
 /// </para>
 /// </summary>
@@ -43,8 +47,7 @@ public sealed class ScaleSeeder : IDisposable
     private readonly VaultEnclave _enclave;
     private readonly IVaultStore _store;
     private readonly NodeCache _nodes;
-    private readonly byte[] _channelKey;
-    private readonly FixedRandom _ephemeral = new();
+    private readonly FillerChannel _channel;
     private readonly byte[] _request;
     private readonly byte[] _record;
     private readonly BlockingCollection<VaultCommit>? _mirrorQueue;
@@ -74,15 +77,24 @@ public sealed class ScaleSeeder : IDisposable
             _mirrorThread.Start();
         }
 
-        _channelKey = state.ChannelPublicKey.ToByteArray();
+        _channel = new FillerChannel(state.ChannelPublicKey.ToByteArray());
 
         // The filler template: one real client request, and the record a real client made from the enclave's answer.
         var client = new OpaqueClient(OpaqueConfiguration.ForTesting("HsmVault-v1"u8), SystemRandomSource.Instance);
         _request = client.CreateRegistrationRequest("filler"u8, out ClientRegistrationState template);
         ByteString templateUser = ByteString.CopyFromUtf8(FillerPrefix + "template");
-        VaultResponse started = Send([Start(templateUser)], staged: null)[0];
+        VaultResponse started = Send([Start(templateUser)], staged: null, out _)[0];
         _record = client.FinalizeRegistration(template, started.RegisterStarted.RegistrationResponse.Span, state.AkePublicKey.Span, templateUser.Span).Record;
     }
+
+    /// <summary>Where the seeding time went: client sealing, witnesses, the enclave, the store commit.</summary>
+    public TimeSpan SealTime { get; private set; }
+
+    public TimeSpan WitnessTime { get; private set; }
+
+    public TimeSpan EnclaveTime { get; private set; }
+
+    public TimeSpan CommitTime { get; private set; }
 
     /// <summary>Records in the store (fillers and anyone registered before).</summary>
     public long Records => _store.State.RecordCount;
@@ -93,12 +105,16 @@ public sealed class ScaleSeeder : IDisposable
     /// </summary>
     public void FillTo(long target, Action<long>? progress = null)
     {
-        while (Records < target)
+        // Two stages on two cores: the store commits batch k while the enclave runs batch k+1's
+        // RegisterStarts (they need no witness); batch k+1's witnesses are built after that commit.
+        Task committing = Task.CompletedTask;
+        long count = Records;
+        while (count < target)
         {
-            long first = Records;
+            long first = count;
             int n = (int)Math.Min(BatchSize, target - first);
             ByteString[] users = [.. Enumerable.Range(0, n).Select(i => ByteString.CopyFromUtf8(FillerPrefix + (first + i).ToString(System.Globalization.CultureInfo.InvariantCulture)))];
-            IReadOnlyList<VaultResponse> started = Send([.. users.Select(Start)], staged: null);
+            IReadOnlyList<VaultResponse> started = Send([.. users.Select(Start)], staged: null, out _);
             var finishes = new UserRequest[n];
             for (int i = 0; i < n; i++)
             {
@@ -118,15 +134,20 @@ public sealed class ScaleSeeder : IDisposable
                 });
             }
 
-            var staged = new StagedMerkleNodeStore(_nodes);
-            IReadOnlyList<VaultResponse> finished = Send(finishes, staged);
+            committing.GetAwaiter().GetResult();
+            progress?.Invoke(count);
+            IReadOnlyList<VaultResponse> finished = Send(finishes, new StagedMerkleNodeStore(_nodes), out Action? commit);
             if (finished.FirstOrDefault(f => f.ResultCase != VaultResponse.ResultOneofCase.Registered) is { } refused)
             {
                 throw new InvalidOperationException($"a filler registration was refused: {refused}");
             }
 
-            progress?.Invoke(Records);
+            committing = Task.Run(commit!);
+            count += n;
         }
+
+        committing.GetAwaiter().GetResult();
+        progress?.Invoke(Records);
     }
 
     /// <summary>Waits until the mirror store has every commit; throws what it failed with.</summary>
@@ -155,23 +176,25 @@ public sealed class ScaleSeeder : IDisposable
     private UserRequest Start(ByteString user) =>
         new(user, new VaultRequest { RegisterStart = new RegisterStart { RegistrationRequest = ByteString.CopyFrom(_request) } });
 
-    // Seals the requests as a client would (one fixed ephemeral key), sends one batch, commits what it
-    // wrote the way the host does, and opens the answers. No staging store: the batch must write nothing.
-    private List<VaultResponse> Send(IReadOnlyList<UserRequest> requests, StagedMerkleNodeStore? staged)
+    // Seals the requests as a client would (one fixed ephemeral key), sends one batch, checks what it
+    // wrote the way the host does, and opens the answers; commit (null when nothing was written) stores
+    // it. No staging store: the batch must write nothing.
+    private List<VaultResponse> Send(IReadOnlyList<UserRequest> requests, StagedMerkleNodeStore? staged, out Action? commit)
     {
+        commit = null;
         SparseMerkleTree? tree = staged is null ? null : new SparseMerkleTree(staged, _store.State.MerkleRoot);
-        var pending = new PendingChannelResponse[requests.Count];
+        long t0 = Stopwatch.GetTimestamp();
+        var pending = new byte[requests.Count][];
         var batch = new Batch();
         var operations = new Operation[requests.Count];
-        Parallel.For(0, requests.Count, i =>
+        for (int i = 0; i < requests.Count; i++)
         {
             UserRequest request = requests[i];
-            pending[i] = VaultChannel.SealRequest(_channelKey, request.UserId.Span, request.Request.ToByteArray(), _ephemeral, out byte[] enc, out byte[] ciphertext);
-            operations[i] = new Operation
-            {
-                Client = new ClientRequest { UserId = request.UserId, EncapsulatedKey = ByteString.CopyFrom(enc), SealedRequest = ByteString.CopyFrom(ciphertext) },
-            };
-        });
+            operations[i] = new Operation { Client = _channel.Seal(request, out pending[i]) };
+        }
+
+        long t1 = Stopwatch.GetTimestamp();
+        SealTime += Stopwatch.GetElapsedTime(t0, t1);
         foreach (Operation operation in operations)
         {
             operation.Tag = ++_tag;
@@ -184,7 +207,11 @@ public sealed class ScaleSeeder : IDisposable
             batch.Operations.Add(operation);
         }
 
+        long t2 = Stopwatch.GetTimestamp();
+        WitnessTime += Stopwatch.GetElapsedTime(t1, t2);
         EnclaveResponse response = _enclave.Handle(new EnclaveRequest { Batch = batch });
+        long t3 = Stopwatch.GetTimestamp();
+        EnclaveTime += Stopwatch.GetElapsedTime(t2, t3);
         BatchResult result = response.Batch ?? throw new InvalidOperationException($"the enclave refused a seeding batch: {response}");
         if (result.Entry is not null)
         {
@@ -193,16 +220,15 @@ public sealed class ScaleSeeder : IDisposable
                 throw new InvalidOperationException("a RegisterStart batch wrote a log entry");
             }
 
-            Commit(result, tree, staged!);
+            commit = Check(result, tree, staged!);
         }
 
         var answers = new List<VaultResponse>(requests.Count);
         for (int i = 0; i < requests.Count; i++)
         {
             OperationResult one = result.Results[i];
-            using PendingChannelResponse opener = pending[i];
             if (one.Tag != operations[i].Tag || one.Client?.ResultCase != ClientResponse.ResultOneofCase.SealedResponse
-                || !opener.TryOpen(one.Client.SealedResponse.Span, out byte[] plaintext))
+                || !_channel.TryOpen(pending[i], one.Client.SealedResponse.Span, out byte[] plaintext))
             {
                 throw new InvalidOperationException($"seeding operation {i}: {one.Outcome} {one.Detail} {one.Client}");
             }
@@ -215,7 +241,7 @@ public sealed class ScaleSeeder : IDisposable
 
     // The host's check and commit (VaultPipeline): keys are SHA-256 of the user ids, the writes lead to
     // the entry's root over the store's tree, and entry, writes and new nodes go in one transaction.
-    private void Commit(BatchResult result, SparseMerkleTree tree, StagedMerkleNodeStore staged)
+    private Action Check(BatchResult result, SparseMerkleTree tree, StagedMerkleNodeStore staged)
     {
         foreach (RecordWrite write in result.Writes)
         {
@@ -233,17 +259,23 @@ public sealed class ScaleSeeder : IDisposable
         }
 
         var commit = new VaultCommit(result.Entry, result.Writes, staged.Staged);
-        _store.Commit(commit);
-        _nodes.Remember(staged.Staged);
-        if (_mirrorQueue is not null)
+        return () =>
         {
-            if (_mirrorFailure is not null)
+            long start = Stopwatch.GetTimestamp();
+            _store.Commit(commit);
+            _nodes.Remember(staged.Staged);
+            if (_mirrorQueue is not null)
             {
-                throw new InvalidOperationException("the mirror store failed", _mirrorFailure);
+                if (_mirrorFailure is not null)
+                {
+                    throw new InvalidOperationException("the mirror store failed", _mirrorFailure);
+                }
+
+                _mirrorQueue.Add(commit);
             }
 
-            _mirrorQueue.Add(commit);
-        }
+            CommitTime += Stopwatch.GetElapsedTime(start);
+        };
     }
 
     private void DrainMirror(IVaultStore mirror)
@@ -274,10 +306,71 @@ public sealed class ScaleSeeder : IDisposable
         }
     }
 
-    /// <summary>Always the same bytes: every filler request gets the same HPKE ephemeral key pair.</summary>
-    private sealed class FixedRandom : IRandomSource
+    /// <summary>
+    /// The client side of the channel for fillers: HPKE base mode to the channel key with one ephemeral
+    /// key for every request (its Diffie-Hellman computed once), and the fleet's answers opened as
+    /// RFC 9458 says. The enclave opens these requests like any client's; an answer that does not open
+    /// stops the seeding.
+    /// </summary>
+    private sealed class FillerChannel : IHpkeRecipientKey
     {
-        public void Fill(Span<byte> destination) => destination.Fill(0x5A);
+        private readonly byte[] _encapsulatedKey;
+        private readonly byte[] _sharedX;
+
+        public FillerChannel(byte[] channelPublicKey)
+        {
+            PublicKey = channelPublicKey;
+            using ECDiffieHellman ephemeral = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+            ECParameters mine = ephemeral.ExportParameters(includePrivateParameters: false);
+            _encapsulatedKey = [0x04, .. mine.Q.X!, .. mine.Q.Y!];
+            using ECDiffieHellman channel = ECDiffieHellman.Create(new ECParameters
+            {
+                Curve = ECCurve.NamedCurves.nistP256,
+                Q = new ECPoint { X = channelPublicKey[1..33], Y = channelPublicKey[33..65] },
+            });
+            _sharedX = ephemeral.DeriveRawSecretAgreement(channel.PublicKey);
+        }
+
+        // The recipient's view of the same key schedule: skR * pkE = skE * pkR, which is already known.
+        public byte[] PublicKey { get; }
+
+        public byte[] DiffieHellmanX(ReadOnlySpan<byte> peerPoint) => (byte[])_sharedX.Clone();
+
+        public ClientRequest Seal(UserRequest request, out byte[] responseSecret)
+        {
+            using HpkeContext context = HpkeP256.SetupBaseRecipient(_encapsulatedKey, this, VaultChannel.Info(request.UserId.Span));
+            byte[] sealedRequest = context.Seal(VaultChannel.AssociatedData, request.Request.ToByteArray());
+            responseSecret = context.Export(VaultChannel.ResponseExportLabel, HpkeP256.KeyLength);
+            return new ClientRequest { UserId = request.UserId, EncapsulatedKey = ByteString.CopyFrom(_encapsulatedKey), SealedRequest = ByteString.CopyFrom(sealedRequest) };
+        }
+
+        public bool TryOpen(byte[] responseSecret, ReadOnlySpan<byte> sealedResponse, out byte[] plaintext)
+        {
+            plaintext = [];
+            int nonceLength = VaultChannel.ResponseNonceLength;
+            if (sealedResponse.Length < VaultChannel.MinimumResponseLength)
+            {
+                return false;
+            }
+
+            byte[] prk = HKDF.Extract(HashAlgorithmName.SHA256, responseSecret, [.. _encapsulatedKey, .. sealedResponse[..nonceLength]]);
+            byte[] key = HKDF.Expand(HashAlgorithmName.SHA256, prk, HpkeP256.KeyLength, VaultChannel.ResponseKeyLabel.ToArray());
+            byte[] nonce = HKDF.Expand(HashAlgorithmName.SHA256, prk, HpkeP256.NonceLength, VaultChannel.ResponseNonceLabel.ToArray());
+            ReadOnlySpan<byte> body = sealedResponse[nonceLength..];
+            byte[] output = new byte[body.Length - HpkeP256.TagLength];
+            using var aes = new AesGcm(key, HpkeP256.TagLength);
+            try
+            {
+                aes.Decrypt(nonce, body[..output.Length], body[output.Length..], output, VaultChannel.AssociatedData);
+            }
+            catch (AuthenticationTagMismatchException)
+            {
+                return false;
+            }
+
+            plaintext = output;
+            return true;
+        }
     }
 
     /// <summary>

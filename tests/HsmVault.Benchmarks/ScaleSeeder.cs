@@ -44,12 +44,19 @@ public sealed class ScaleSeeder : IDisposable
 
     private const int BatchSize = 64;
 
+    // Records between two compactions of the in-memory tree (each keeps only the live nodes).
+    private const long CompactEvery = 1 << 17;
+
+    private static readonly IReadOnlyDictionary<byte[], MerkleNode> NoNodes = new Dictionary<byte[], MerkleNode>();
+
     private readonly VaultEnclave _enclave;
     private readonly IVaultStore _store;
-    private readonly NodeCache _nodes;
+    private InMemoryMerkleNodeStore _nodes = new();
+    private SparseMerkleTree _tree;
     private readonly FillerChannel _channel;
     private readonly byte[] _request;
     private readonly byte[] _record;
+    private readonly ByteString _templateUser = ByteString.CopyFromUtf8(FillerPrefix + "template");
     private readonly BlockingCollection<VaultCommit>? _mirrorQueue;
     private readonly Thread? _mirrorThread;
     private Exception? _mirrorFailure;
@@ -65,10 +72,15 @@ public sealed class ScaleSeeder : IDisposable
         ArgumentNullException.ThrowIfNull(store);
         _enclave = new VaultEnclave(new MemoizedChannelServices(hsm), policy);
         _store = store;
-        _nodes = new NodeCache(store.Nodes);
         EnclaveResponse response = _enclave.Handle(new EnclaveRequest { Initialize = new InitializeRequest() });
         StateReport state = response.State ?? throw new InvalidOperationException($"initialize failed: {response}");
         Check(state, store, "store");
+        if (store.State.RecordCount != 0)
+        {
+            throw new InvalidOperationException("the seeder fills an empty vault: the store already holds records");
+        }
+
+        _tree = new SparseMerkleTree(_nodes, state.MerkleRoot.Span);
         if (mirror is not null)
         {
             Check(state, mirror, "mirror store");
@@ -82,8 +94,8 @@ public sealed class ScaleSeeder : IDisposable
         // The filler template: one real client request, and the record a real client made from the enclave's answer.
         var client = new OpaqueClient(OpaqueConfiguration.ForTesting("HsmVault-v1"u8), SystemRandomSource.Instance);
         _request = client.CreateRegistrationRequest("filler"u8, out ClientRegistrationState template);
-        ByteString templateUser = ByteString.CopyFromUtf8(FillerPrefix + "template");
-        VaultResponse started = Send([Start(templateUser)], staged: null, out _)[0];
+        ByteString templateUser = _templateUser;
+        VaultResponse started = Send([Start(templateUser)], out _)[0];
         _record = client.FinalizeRegistration(template, started.RegisterStarted.RegistrationResponse.Span, state.AkePublicKey.Span, templateUser.Span).Record;
     }
 
@@ -105,8 +117,7 @@ public sealed class ScaleSeeder : IDisposable
     /// </summary>
     public void FillTo(long target, Action<long>? progress = null)
     {
-        // Two stages on two cores: the store commits batch k while the enclave runs batch k+1's
-        // RegisterStarts (they need no witness); batch k+1's witnesses are built after that commit.
+        // Two stages on two cores: the store commits batch k while the enclave runs batch k+1.
         Task committing = Task.CompletedTask;
         long count = Records;
         while (count < target)
@@ -114,7 +125,7 @@ public sealed class ScaleSeeder : IDisposable
             long first = count;
             int n = (int)Math.Min(BatchSize, target - first);
             ByteString[] users = [.. Enumerable.Range(0, n).Select(i => ByteString.CopyFromUtf8(FillerPrefix + (first + i).ToString(System.Globalization.CultureInfo.InvariantCulture)))];
-            IReadOnlyList<VaultResponse> started = Send([.. users.Select(Start)], staged: null, out _);
+            IReadOnlyList<VaultResponse> started = Send([.. users.Select(Start)], out _);
             var finishes = new UserRequest[n];
             for (int i = 0; i < n; i++)
             {
@@ -134,20 +145,33 @@ public sealed class ScaleSeeder : IDisposable
                 });
             }
 
-            committing.GetAwaiter().GetResult();
-            progress?.Invoke(count);
-            IReadOnlyList<VaultResponse> finished = Send(finishes, new StagedMerkleNodeStore(_nodes), out Action? commit);
-            if (finished.FirstOrDefault(f => f.ResultCase != VaultResponse.ResultOneofCase.Registered) is { } refused)
+            IReadOnlyList<VaultResponse> finished = Send(finishes, out BatchResult? written);
+            if (finished.FirstOrDefault(f => f.ResultCase != VaultResponse.ResultOneofCase.Registered) is { } refused || written?.Entry is null)
             {
-                throw new InvalidOperationException($"a filler registration was refused: {refused}");
+                throw new InvalidOperationException($"a filler registration was refused: {finished.FirstOrDefault(f => f.ResultCase != VaultResponse.ResultOneofCase.Registered)}");
             }
 
-            committing = Task.Run(commit!);
             count += n;
+            bool last = count >= target;
+            IReadOnlyDictionary<byte[], MerkleNode> nodes = NoNodes;
+            if (last || count / CompactEvery != (count - n) / CompactEvery)
+            {
+                List<KeyValuePair<byte[], MerkleNode>> live = Compact();
+                if (last)
+                {
+                    // The tree's nodes go to the store once, with the last entry: the live tree, in key order.
+                    live.Sort((a, b) => a.Key.AsSpan().SequenceCompareTo(b.Key));
+                    nodes = new Dictionary<byte[], MerkleNode>(live, ByteArrayComparer.Instance);
+                }
+            }
+
+            var commit = new VaultCommit(written.Entry, written.Writes, nodes);
+            committing.GetAwaiter().GetResult();
+            committing = Task.Run(() => Store(commit));
+            progress?.Invoke(count);
         }
 
         committing.GetAwaiter().GetResult();
-        progress?.Invoke(Records);
     }
 
     /// <summary>Waits until the mirror store has every commit; throws what it failed with.</summary>
@@ -179,10 +203,9 @@ public sealed class ScaleSeeder : IDisposable
     // Seals the requests as a client would (one fixed ephemeral key), sends one batch, checks what it
     // wrote the way the host does, and opens the answers; commit (null when nothing was written) stores
     // it. No staging store: the batch must write nothing.
-    private List<VaultResponse> Send(IReadOnlyList<UserRequest> requests, StagedMerkleNodeStore? staged, out Action? commit)
+    private List<VaultResponse> Send(IReadOnlyList<UserRequest> requests, out BatchResult? written)
     {
-        commit = null;
-        SparseMerkleTree? tree = staged is null ? null : new SparseMerkleTree(staged, _store.State.MerkleRoot);
+        written = null;
         long t0 = Stopwatch.GetTimestamp();
         var pending = new byte[requests.Count][];
         var batch = new Batch();
@@ -198,10 +221,10 @@ public sealed class ScaleSeeder : IDisposable
         foreach (Operation operation in operations)
         {
             operation.Tag = ++_tag;
-            if (tree is not null)
+            if (requests[Array.IndexOf(operations, operation)].Request.OperationCase == VaultRequest.OperationOneofCase.RegisterFinish)
             {
-                byte[] key = MerkleHashing.UserKey(operation.Client.UserId.Span);
-                operation.Witness = new RecordWitness { Record = _store.FindRecord(key), Proof = tree.Prove(key) };
+                // Fillers are new users: the store holds no record for them, and the proof says so.
+                operation.Witness = new RecordWitness { Proof = _tree.Prove(MerkleHashing.UserKey(operation.Client.UserId.Span)) };
             }
 
             batch.Operations.Add(operation);
@@ -215,12 +238,8 @@ public sealed class ScaleSeeder : IDisposable
         BatchResult result = response.Batch ?? throw new InvalidOperationException($"the enclave refused a seeding batch: {response}");
         if (result.Entry is not null)
         {
-            if (tree is null)
-            {
-                throw new InvalidOperationException("a RegisterStart batch wrote a log entry");
-            }
-
-            commit = Check(result, tree, staged!);
+            Apply(result);
+            written = result;
         }
 
         var answers = new List<VaultResponse>(requests.Count);
@@ -239,9 +258,9 @@ public sealed class ScaleSeeder : IDisposable
         return answers;
     }
 
-    // The host's check and commit (VaultPipeline): keys are SHA-256 of the user ids, the writes lead to
-    // the entry's root over the store's tree, and entry, writes and new nodes go in one transaction.
-    private Action Check(BatchResult result, SparseMerkleTree tree, StagedMerkleNodeStore staged)
+    // The host's check (VaultPipeline): keys are SHA-256 of the user ids, and the writes lead to the
+    // entry's root over the tree.
+    private void Apply(BatchResult result)
     {
         foreach (RecordWrite write in result.Writes)
         {
@@ -250,32 +269,60 @@ public sealed class ScaleSeeder : IDisposable
                 throw new InvalidOperationException("a seeding write is not a record under its user's key");
             }
 
-            tree.Set(write.Key.Span, MerkleHashing.RecordValueHash(write.Record));
+            _tree.Set(write.Key.Span, MerkleHashing.RecordValueHash(write.Record));
         }
 
-        if (!tree.Root.AsSpan().SequenceEqual(result.Entry.MerkleRoot.Span))
+        if (!_tree.Root.AsSpan().SequenceEqual(result.Entry.MerkleRoot.Span))
         {
-            throw new InvalidOperationException("the store's tree diverged from the enclave's root");
+            throw new InvalidOperationException("the seeder's tree diverged from the enclave's root");
         }
+    }
 
-        var commit = new VaultCommit(result.Entry, result.Writes, staged.Staged);
-        return () =>
+    // One store transaction per entry, as the host commits it (and the same on the mirror).
+    private void Store(VaultCommit commit)
+    {
+        long start = Stopwatch.GetTimestamp();
+        _store.Commit(commit);
+        if (_mirrorQueue is not null)
         {
-            long start = Stopwatch.GetTimestamp();
-            _store.Commit(commit);
-            _nodes.Remember(staged.Staged);
-            if (_mirrorQueue is not null)
+            if (_mirrorFailure is not null)
             {
-                if (_mirrorFailure is not null)
-                {
-                    throw new InvalidOperationException("the mirror store failed", _mirrorFailure);
-                }
-
-                _mirrorQueue.Add(commit);
+                throw new InvalidOperationException("the mirror store failed", _mirrorFailure);
             }
 
-            CommitTime += Stopwatch.GetElapsedTime(start);
-        };
+            _mirrorQueue.Add(commit);
+        }
+
+        CommitTime += Stopwatch.GetElapsedTime(start);
+    }
+
+    // Keeps only the nodes the current root reaches: the tree never overwrites a node, so every update
+    // leaves its old path behind, and those old paths are most of the memory.
+    private List<KeyValuePair<byte[], MerkleNode>> Compact()
+    {
+        var live = new InMemoryMerkleNodeStore();
+        var nodes = new List<KeyValuePair<byte[], MerkleNode>>();
+        var pending = new Stack<byte[]>();
+        pending.Push(_tree.Root);
+        while (pending.TryPop(out byte[]? hash))
+        {
+            if (!_nodes.TryGet(hash, out MerkleNode node))
+            {
+                continue; // an empty subtree
+            }
+
+            live.Put(hash, node);
+            nodes.Add(new(hash, node));
+            if (node is MerkleInteriorNode interior)
+            {
+                pending.Push(interior.Left);
+                pending.Push(interior.Right);
+            }
+        }
+
+        _nodes = live;
+        _tree = new SparseMerkleTree(_nodes, _tree.Root);
+        return nodes;
     }
 
     private void DrainMirror(IVaultStore mirror)
@@ -370,56 +417,6 @@ public sealed class ScaleSeeder : IDisposable
 
             plaintext = output;
             return true;
-        }
-    }
-
-    /// <summary>
-    /// A read cache in front of the store's committed nodes, in two generations: a node read or written
-    /// lately stays, one untouched for a generation is dropped (the tree keeps every old node, and most
-    /// old ones are never read again), so memory stays bounded however large the tree grows.
-    /// </summary>
-    private sealed class NodeCache(IMerkleNodeStore committed) : IMerkleNodeStore
-    {
-        private const int GenerationSize = 2_000_000;
-        private Dictionary<byte[], MerkleNode> _young = new(ByteArrayComparer.Instance);
-        private Dictionary<byte[], MerkleNode> _old = new(ByteArrayComparer.Instance);
-
-        public bool TryGet(ReadOnlySpan<byte> hash, out MerkleNode node)
-        {
-            byte[] key = hash.ToArray();
-            if (_young.TryGetValue(key, out node!))
-            {
-                return true;
-            }
-
-            if (_old.TryGetValue(key, out node!) || committed.TryGet(hash, out node!))
-            {
-                Add(key, node);
-                return true;
-            }
-
-            return false;
-        }
-
-        public void Put(byte[] hash, MerkleNode node) => throw new InvalidOperationException("the seeder writes nodes through the store's commit only");
-
-        public void Remember(IReadOnlyDictionary<byte[], MerkleNode> nodes)
-        {
-            foreach ((byte[] hash, MerkleNode node) in nodes)
-            {
-                Add(hash, node);
-            }
-        }
-
-        private void Add(byte[] key, MerkleNode node)
-        {
-            if (_young.Count >= GenerationSize)
-            {
-                _old = _young;
-                _young = new Dictionary<byte[], MerkleNode>(ByteArrayComparer.Instance);
-            }
-
-            _young[key] = node;
         }
     }
 }

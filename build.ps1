@@ -21,7 +21,10 @@
                          real processes and drives 1, 8 and 64 concurrent clients (about 2
                          minutes); fleet measures, in one run, the single-HSM vault, a fleet of 1
                          and a fleet of 5 at 1, 8 and 64 clients, and the fleet of 5 without
-                         batching (about 4 minutes). An unknown suite or option stops with exit 2
+                         batching (about 4 minutes). scale [--records 1000,100000,1000000]
+                         [--store sqlite|postgres|both]: recovery latency through the host at each
+                         vault size, seeded through the enclave (docs/PERFORMANCE.md, "Growth").
+                         An unknown suite or option stops with exit 2
         fuzz --target T --minutes N
                          coverage-guided fuzzing of one decoder with SharpFuzz and AFL++ (installed
                          when missing and run as root); new corpus entries go to fuzz/corpus/T, which
@@ -248,9 +251,9 @@ function Invoke-Test {
 
 # The benchmark suites and the options they read (tests/HsmVault.Benchmarks). The selector is
 # checked here, before a build, so a typo stops at once instead of running nothing and passing.
-$BenchSuites = @('crypto', 'enclave', 'e2e', 'fleet', 'ct')
+$BenchSuites = @('crypto', 'enclave', 'e2e', 'fleet', 'ct', 'scale')
 $BenchFlags = @('--quick', '--million')
-$BenchValued = @('--clients')
+$BenchValued = @('--clients', '--records', '--store')
 
 function Stop-Usage([string] $Message) {
     Write-Host $Message -ForegroundColor Red

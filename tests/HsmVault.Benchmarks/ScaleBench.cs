@@ -75,9 +75,10 @@ public static partial class ScaleBench
         string? postgres = Environment.GetEnvironmentVariable(SeedPostgresVariable);
         Pkcs11Options options = SoftHsmStateDirectory.Prepare(Path.Combine(directory, "hsm"), Pkcs11Options.SoftHsm2LibraryPath, TokenLabel);
         using Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options);
+        using Pkcs11HsmServices second = Pkcs11HsmServices.OpenOrProvision(options);
         using SqliteVaultStore sqlite = SqliteVaultStore.Open(Path.Combine(directory, "host.db"));
         using PostgresVaultStore? mirror = postgres is { Length: > 0 } ? PostgresVaultStore.Open(postgres) : null;
-        using var seeder = new ScaleSeeder(hsm, VaultPolicy.Default, sqlite, mirror);
+        using var seeder = new ScaleSeeder(hsm, VaultPolicy.Default, sqlite, mirror, second);
         Stopwatch clock = Stopwatch.StartNew();
         long shown = 0;
         seeder.FillTo(records, count =>

@@ -15,23 +15,26 @@ using HsmVault.Testing;
 namespace HsmVault.Benchmarks;
 
 /// <summary>
-/// Test and benchmark only: fills a vault with many registered records fast, through the enclave's
-/// own batch path. It is a host in miniature that drives a <see cref="VaultEnclave"/> in this process
-/// over the HSM services the simulator will serve later (the same SoftHSM2 token), and writes every
-/// batch result into a real <see cref="IVaultStore"/> with the host's own commit: records sealed by
-/// the HSM's record key, Merkle nodes, MAC-chained log entries, and an NVRAM root the enclave itself
-/// committed. Nothing is written that the enclave did not produce, and no enclave or host code path
-/// is added: a host started on the store and the token afterwards accepts them as its own.
+/// Test and benchmark only: fills an empty vault with many registered records fast, through the
+/// enclave's own batch path. It is a host in miniature that drives a <see cref="VaultEnclave"/> in this
+/// process over the HSM services the simulator serves afterwards (the same SoftHSM2 token), checks
+/// each batch result as the host does, and writes it into a real <see cref="IVaultStore"/> with the
+/// store's own commit, one transaction per log entry: records sealed by the HSM's record key,
+/// MAC-chained log entries, the Merkle nodes, and an NVRAM root the enclave itself committed. Nothing
+/// is stored that the enclave did not produce, and no enclave or host code path is added: a host
+/// started on the store and the token afterwards checks them at start-up and serves them as its own.
 /// <para>
-/// What makes it fast, without changing what is stored: batches of 64 registrations (one NVRAM write
-/// each); every filler user reuses one client registration request and one client-made registration
+/// What makes it fast, without changing what a lookup meets: batches of 64 registrations (one NVRAM
+/// write each); every filler reuses one client registration request and one client-made registration
 /// record (the enclave checks their form, not who made them), so the client does no OPAQUE work; the
 /// filler requests are sealed to the channel key with one fixed HPKE ephemeral key, so neither side
 /// repeats the channel Diffie-Hellman: the client computes it once, and the enclave's
 /// <see cref="MemoizedChannelServices"/> answers it from the first result (the HSM would compute the
-/// same bytes); the store commits batch k while the enclave runs batch k+1's RegisterStarts; witnesses
-/// are built from a node cache in front of the store. Each filler still costs the enclave a real OPRF evaluation,
-/// a sealed session, and a sealed record with its own credential nonce.
+/// same bytes); the tree lives in memory (its old paths dropped every 2^17 records) and its live
+/// nodes go to the store once, in key order, with the last entry, so the store holds the tree a host
+/// that prunes old nodes would keep; and the store commits entry k while the enclave runs batch k+1.
+/// Each filler still costs the enclave a real OPRF evaluation, a sealed session, and a sealed record
+/// with its own credential nonce.
 /// </para>
 /// </summary>
 public sealed class ScaleSeeder : IDisposable
@@ -60,17 +63,26 @@ public sealed class ScaleSeeder : IDisposable
     private readonly BlockingCollection<VaultCommit>? _mirrorQueue;
     private readonly Thread? _mirrorThread;
     private Exception? _mirrorFailure;
-    private ulong _tag;
+    private readonly VaultEnclave _starter;
+    private long _tag;
+    private long _sealTicks, _witnessTicks, _enclaveTicks, _commitTicks;
 
     /// <summary>
     /// Opens the enclave over <paramref name="hsm"/> (initialising it when its NVRAM is empty) and
     /// checks it agrees with <paramref name="store"/>. Every commit also goes to <paramref name="mirror"/>,
     /// on a thread of its own, so a second store (PostgreSQL) receives the same batches.
     /// </summary>
-    public ScaleSeeder(IHsmServices hsm, VaultPolicy policy, IVaultStore store, IVaultStore? mirror = null)
+    /// <para>
+    /// <paramref name="startHsm"/>, a second session on the same HSM, runs a second enclave instance
+    /// that serves only the RegisterStarts (they write nothing and need no witness), beside the first,
+    /// which runs the RegisterFinishes and commits: the next batch's OPRF evaluations overlap this
+    /// batch's seals, as on an HSM with two cores.
+    /// </para>
+    public ScaleSeeder(IHsmServices hsm, VaultPolicy policy, IVaultStore store, IVaultStore? mirror = null, IHsmServices? startHsm = null)
     {
         ArgumentNullException.ThrowIfNull(store);
         _enclave = new VaultEnclave(new MemoizedChannelServices(hsm), policy);
+        _starter = _enclave;
         _store = store;
         EnclaveResponse response = _enclave.Handle(new EnclaveRequest { Initialize = new InitializeRequest() });
         StateReport state = response.State ?? throw new InvalidOperationException($"initialize failed: {response}");
@@ -90,23 +102,36 @@ public sealed class ScaleSeeder : IDisposable
         }
 
         _channel = new FillerChannel(state.ChannelPublicKey.ToByteArray());
+        if (startHsm is not null)
+        {
+            _starter = new VaultEnclave(new MemoizedChannelServices(startHsm), policy);
+            StateReport second = _starter.Handle(new EnclaveRequest { Initialize = new InitializeRequest() }).State
+                ?? throw new InvalidOperationException("the second enclave instance did not initialise");
+            if (!second.ChannelPublicKey.Equals(state.ChannelPublicKey) || second.LogIndex != state.LogIndex)
+            {
+                throw new InvalidOperationException("the second HSM session is not the same HSM");
+            }
+        }
 
         // The filler template: one real client request, and the record a real client made from the enclave's answer.
         var client = new OpaqueClient(OpaqueConfiguration.ForTesting("HsmVault-v1"u8), SystemRandomSource.Instance);
         _request = client.CreateRegistrationRequest("filler"u8, out ClientRegistrationState template);
         ByteString templateUser = _templateUser;
-        VaultResponse started = Send([Start(templateUser)], out _)[0];
+        VaultResponse started = Send(_enclave, [Start(templateUser)], out _)[0];
         _record = client.FinalizeRegistration(template, started.RegisterStarted.RegistrationResponse.Span, state.AkePublicKey.Span, templateUser.Span).Record;
     }
 
     /// <summary>Where the seeding time went: client sealing, witnesses, the enclave, the store commit.</summary>
-    public TimeSpan SealTime { get; private set; }
+    public TimeSpan SealTime => Ticks(_sealTicks);
 
-    public TimeSpan WitnessTime { get; private set; }
+    public TimeSpan WitnessTime => Ticks(_witnessTicks);
 
-    public TimeSpan EnclaveTime { get; private set; }
+    /// <summary>Time inside the enclave instances' Handle, summed over both when two run side by side.</summary>
+    public TimeSpan EnclaveTime => Ticks(_enclaveTicks);
 
-    public TimeSpan CommitTime { get; private set; }
+    public TimeSpan CommitTime => Ticks(_commitTicks);
+
+    private static TimeSpan Ticks(long stopwatchTicks) => Stopwatch.GetElapsedTime(0, stopwatchTicks);
 
     /// <summary>Records in the store (fillers and anyone registered before).</summary>
     public long Records => _store.State.RecordCount;
@@ -117,15 +142,16 @@ public sealed class ScaleSeeder : IDisposable
     /// </summary>
     public void FillTo(long target, Action<long>? progress = null)
     {
-        // Two stages on two cores: the store commits batch k while the enclave runs batch k+1.
+        // Three stages: the store commits batch k, the first enclave instance runs batch k+1's
+        // RegisterFinishes, and the second (when there is one) batch k+2's RegisterStarts.
         Task committing = Task.CompletedTask;
         long count = Records;
-        while (count < target)
+        Task<(ByteString[], List<VaultResponse>)>? starting = count < target ? Begin(count, target) : null;
+        while (starting is not null)
         {
-            long first = count;
-            int n = (int)Math.Min(BatchSize, target - first);
-            ByteString[] users = [.. Enumerable.Range(0, n).Select(i => ByteString.CopyFromUtf8(FillerPrefix + (first + i).ToString(System.Globalization.CultureInfo.InvariantCulture)))];
-            IReadOnlyList<VaultResponse> started = Send([.. users.Select(Start)], out _);
+            (ByteString[] users, List<VaultResponse> started) = starting.GetAwaiter().GetResult();
+            int n = users.Length;
+            starting = count + n < target ? Begin(count + n, target) : null;
             var finishes = new UserRequest[n];
             for (int i = 0; i < n; i++)
             {
@@ -145,7 +171,7 @@ public sealed class ScaleSeeder : IDisposable
                 });
             }
 
-            IReadOnlyList<VaultResponse> finished = Send(finishes, out BatchResult? written);
+            IReadOnlyList<VaultResponse> finished = Send(_enclave, finishes, out BatchResult? written);
             if (finished.FirstOrDefault(f => f.ResultCase != VaultResponse.ResultOneofCase.Registered) is { } refused || written?.Entry is null)
             {
                 throw new InvalidOperationException($"a filler registration was refused: {finished.FirstOrDefault(f => f.ResultCase != VaultResponse.ResultOneofCase.Registered)}");
@@ -172,6 +198,15 @@ public sealed class ScaleSeeder : IDisposable
         }
 
         committing.GetAwaiter().GetResult();
+    }
+
+    // The RegisterStarts of the fillers from first on: beside the caller when a second instance serves them.
+    private Task<(ByteString[], List<VaultResponse>)> Begin(long first, long target)
+    {
+        int n = (int)Math.Min(BatchSize, target - first);
+        ByteString[] users = [.. Enumerable.Range(0, n).Select(i => ByteString.CopyFromUtf8(FillerPrefix + (first + i).ToString(System.Globalization.CultureInfo.InvariantCulture)))];
+        (ByteString[], List<VaultResponse>) Run() => (users, Send(_starter, [.. users.Select(Start)], out _));
+        return ReferenceEquals(_starter, _enclave) ? Task.FromResult(Run()) : Task.Run(Run);
     }
 
     /// <summary>Waits until the mirror store has every commit; throws what it failed with.</summary>
@@ -203,7 +238,7 @@ public sealed class ScaleSeeder : IDisposable
     // Seals the requests as a client would (one fixed ephemeral key), sends one batch, checks what it
     // wrote the way the host does, and opens the answers; commit (null when nothing was written) stores
     // it. No staging store: the batch must write nothing.
-    private List<VaultResponse> Send(IReadOnlyList<UserRequest> requests, out BatchResult? written)
+    private List<VaultResponse> Send(VaultEnclave enclave, IReadOnlyList<UserRequest> requests, out BatchResult? written)
     {
         written = null;
         long t0 = Stopwatch.GetTimestamp();
@@ -217,11 +252,12 @@ public sealed class ScaleSeeder : IDisposable
         }
 
         long t1 = Stopwatch.GetTimestamp();
-        SealTime += Stopwatch.GetElapsedTime(t0, t1);
-        foreach (Operation operation in operations)
+        Interlocked.Add(ref _sealTicks, t1 - t0);
+        for (int i = 0; i < operations.Length; i++)
         {
-            operation.Tag = ++_tag;
-            if (requests[Array.IndexOf(operations, operation)].Request.OperationCase == VaultRequest.OperationOneofCase.RegisterFinish)
+            Operation operation = operations[i];
+            operation.Tag = (ulong)Interlocked.Increment(ref _tag);
+            if (requests[i].Request.OperationCase == VaultRequest.OperationOneofCase.RegisterFinish)
             {
                 // Fillers are new users: the store holds no record for them, and the proof says so.
                 operation.Witness = new RecordWitness { Proof = _tree.Prove(MerkleHashing.UserKey(operation.Client.UserId.Span)) };
@@ -231,10 +267,10 @@ public sealed class ScaleSeeder : IDisposable
         }
 
         long t2 = Stopwatch.GetTimestamp();
-        WitnessTime += Stopwatch.GetElapsedTime(t1, t2);
-        EnclaveResponse response = _enclave.Handle(new EnclaveRequest { Batch = batch });
+        Interlocked.Add(ref _witnessTicks, t2 - t1);
+        EnclaveResponse response = enclave.Handle(new EnclaveRequest { Batch = batch });
         long t3 = Stopwatch.GetTimestamp();
-        EnclaveTime += Stopwatch.GetElapsedTime(t2, t3);
+        Interlocked.Add(ref _enclaveTicks, t3 - t2);
         BatchResult result = response.Batch ?? throw new InvalidOperationException($"the enclave refused a seeding batch: {response}");
         if (result.Entry is not null)
         {
@@ -293,7 +329,7 @@ public sealed class ScaleSeeder : IDisposable
             _mirrorQueue.Add(commit);
         }
 
-        CommitTime += Stopwatch.GetElapsedTime(start);
+        Interlocked.Add(ref _commitTicks, Stopwatch.GetTimestamp() - start);
     }
 
     // Keeps only the nodes the current root reaches: the tree never overwrites a node, so every update

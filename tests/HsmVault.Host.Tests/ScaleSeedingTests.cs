@@ -76,8 +76,9 @@ public sealed class ScaleSeedingTests
     {
         Pkcs11Options options = SoftHsmStateDirectory.Prepare(Path.Combine(directory, "hsm"), Pkcs11Options.SoftHsm2LibraryPath, TokenLabel);
         using Pkcs11HsmServices hsm = Pkcs11HsmServices.OpenOrProvision(options);
+        using Pkcs11HsmServices second = Pkcs11HsmServices.OpenOrProvision(options);
         using SqliteVaultStore store = SqliteVaultStore.Open(Path.Combine(directory, "host.db"));
-        using var seeder = new ScaleSeeder(hsm, VaultPolicy.Default, store);
+        using var seeder = new ScaleSeeder(hsm, VaultPolicy.Default, store, startHsm: second);
         long reported = 0;
         seeder.FillTo(Records - 1, count => reported = count);
         seeder.Flush();

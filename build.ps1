@@ -15,13 +15,18 @@
         test             check prerequisites (SoftHSM2, spin), run every test project, print
                          "tests: N passed, M failed" from the real results; non-zero exit
                          on any failure or when no test ran
-        bench [what]     run a benchmark suite: crypto (default), enclave, e2e, fleet; options
+        bench [what]     run a benchmark suite: crypto (default), enclave, e2e, fleet, ct, seal, scale; options
                          --quick (every suite shorter), --million (enclave: grow to 10^6
                          records), --clients N,N (e2e, fleet). e2e starts a simulator and a host as
                          real processes and drives 1, 8 and 64 concurrent clients (about 2
                          minutes); fleet measures, in one run, the single-HSM vault, a fleet of 1
                          and a fleet of 5 at 1, 8 and 64 clients, and the fleet of 5 without
-                         batching (about 4 minutes). An unknown suite or option stops with exit 2
+                         batching (about 4 minutes). scale [--records 1000,100000,1000000]
+                         [--store sqlite|postgres|both]: recovery latency through the host at each
+                         vault size, seeded through the enclave (docs/PERFORMANCE.md, "Growth").
+                         ct: the dudect constant-time test; seal: the XAES-256-GCM record seal
+                         against plain GCM on the same token, in one run (docs/CRYPTO.md).
+                         An unknown suite or option stops with exit 2
         fuzz --target T --minutes N
                          coverage-guided fuzzing of one decoder with SharpFuzz and AFL++ (installed
                          when missing and run as root); new corpus entries go to fuzz/corpus/T, which
@@ -248,9 +253,9 @@ function Invoke-Test {
 
 # The benchmark suites and the options they read (tests/HsmVault.Benchmarks). The selector is
 # checked here, before a build, so a typo stops at once instead of running nothing and passing.
-$BenchSuites = @('crypto', 'enclave', 'e2e', 'fleet', 'ct')
+$BenchSuites = @('crypto', 'enclave', 'e2e', 'fleet', 'ct', 'scale', 'seal')
 $BenchFlags = @('--quick', '--million')
-$BenchValued = @('--clients')
+$BenchValued = @('--clients', '--records', '--store')
 
 function Stop-Usage([string] $Message) {
     Write-Host $Message -ForegroundColor Red
@@ -1617,7 +1622,7 @@ try {
         'clean' { Invoke-Clean }
         { $_ -in 'help', '-h', '--help', '-?' } { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
         default {
-            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e|fleet|ct], demo [--fleet N], serve [--port N] [--health-port N] [--fleet N] [--peer-port N], model, simulate, crash [--rounds N], fuzz --target T [--minutes N] | --list, clean, help." -ForegroundColor Red
+            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e|fleet|ct|seal|scale], demo [--fleet N], serve [--port N] [--health-port N] [--fleet N] [--peer-port N], model, simulate, crash [--rounds N], fuzz --target T [--minutes N] | --list, clean, help." -ForegroundColor Red
             exit 2
         }
     }

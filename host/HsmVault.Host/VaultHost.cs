@@ -120,6 +120,8 @@ public static class VaultHost
             .ConfigureResource(resource => resource.AddService("hsmvault-host"))
             .WithMetrics(metrics => metrics
                 .AddMeter(HostMetrics.MeterName)
+                // The runtime's own meter: GC heap sizes, working set, thread pool (dotnet_* series).
+                .AddMeter("System.Runtime")
                 .AddPrometheusExporter(prometheus =>
                 {
                     // Each scrape sees the current values; a loopback scraper every few seconds costs nothing.

@@ -20,11 +20,15 @@ public sealed partial class LocalFleet : IAsyncDisposable
     private readonly string _socket;
     private readonly string _tokenLabel;
     private readonly IReadOnlyList<string> _hostSettings;
+    private readonly string _hsmFolder;
+    private readonly bool _ownsState;
     private FleetKeySet? _fleetKeys;
 
-    private LocalFleet(string stateDirectory, string tokenLabel, IReadOnlyList<string> hostSettings)
+    private LocalFleet(string stateDirectory, string tokenLabel, IReadOnlyList<string> hostSettings, string hsmFolder = "hsm", bool ownsState = true)
     {
         StateDirectory = stateDirectory;
+        _hsmFolder = hsmFolder;
+        _ownsState = ownsState;
         _socket = Path.Combine(stateDirectory, "hsm.sock");
         _tokenLabel = tokenLabel;
         _hostSettings = hostSettings;
@@ -45,7 +49,7 @@ public sealed partial class LocalFleet : IAsyncDisposable
     public FleetKeySet FleetKeys => _fleetKeys ?? throw new InvalidOperationException("the simulator has not started");
 
     /// <summary>Where the simulator wrote the fleet-key set (what the CLI's --fleet-key takes).</summary>
-    public string FleetKeysPath => Path.Combine(StateDirectory, "hsm", "fleet-keys.json");
+    public string FleetKeysPath => Path.Combine(StateDirectory, _hsmFolder, "fleet-keys.json");
 
     /// <summary>The running simulator process (replaced by <see cref="StartSimulatorAsync"/>).</summary>
     public ChildProcess? Simulator { get; private set; }
@@ -61,7 +65,21 @@ public sealed partial class LocalFleet : IAsyncDisposable
     public static async Task<LocalFleet> StartAsync(string tokenLabel = "hsmvault-local", IReadOnlyList<string>? hostSettings = null)
     {
         string state = Directory.CreateTempSubdirectory("hsmvault-fleet-").FullName;
-        LocalFleet fleet = new(state, tokenLabel, hostSettings ?? []);
+        return await LaunchAsync(new LocalFleet(state, tokenLabel, hostSettings ?? [])).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Starts the two processes over state that already exists and is kept on disposal: the simulator
+    /// on the token in <c>stateDirectory/hsmFolder</c>, the host on <c>stateDirectory/host.db</c> unless
+    /// <paramref name="hostSettings"/> name another store. For vaults prepared beforehand (benchmarks).
+    /// </summary>
+    public static Task<LocalFleet> OpenAsync(string stateDirectory, string hsmFolder, string tokenLabel, IReadOnlyList<string>? hostSettings = null)
+    {
+        return LaunchAsync(new LocalFleet(stateDirectory, tokenLabel, hostSettings ?? [], hsmFolder, ownsState: false));
+    }
+
+    private static async Task<LocalFleet> LaunchAsync(LocalFleet fleet)
+    {
         try
         {
             await fleet.StartSimulatorAsync().ConfigureAwait(false);
@@ -85,7 +103,7 @@ public sealed partial class LocalFleet : IAsyncDisposable
     /// </summary>
     public async Task StartSimulatorAsync()
     {
-        string hsm = Path.Combine(StateDirectory, "hsm");
+        string hsm = Path.Combine(StateDirectory, _hsmFolder);
         Simulator = ChildProcess.Start(
             "simulator",
             ChildProcess.BuiltAssembly("HsmVault.Simulator"),
@@ -145,6 +163,11 @@ public sealed partial class LocalFleet : IAsyncDisposable
         if (Simulator is not null)
         {
             await Simulator.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (!_ownsState)
+        {
+            return;
         }
 
         try

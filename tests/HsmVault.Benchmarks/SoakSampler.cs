@@ -22,7 +22,7 @@ internal sealed class SoakSampler
     private readonly LoadRecorder _recorder;
     private readonly int _every;
     private readonly StreamWriter _csv;
-    private readonly List<(double Seconds, string Process, double Rss, double Heap)> _series = [];
+    private readonly List<(double Seconds, string Process, double Rss, double Heap, double Total)> _series = [];
     private readonly List<(double Seconds, long Ok, long Errors)> _counts = [];
     private double _next;
 
@@ -62,8 +62,8 @@ internal sealed class SoakSampler
         _csv.Dispose();
         double end = _counts[^1].Seconds;
         Console.WriteLine(string.Create(C, $"soak: {_counts.Count} samples over {end / 60:F1} min in {Path}"));
-        Console.WriteLine("| process | RSS first → last MB | RSS slope, 2nd half, MB/min | GC heap first → last MB | GC heap slope, 2nd half, MB/min | verdict |");
-        Console.WriteLine("|---|---|---:|---|---:|---|");
+        Console.WriteLine("| process | RSS first → last MB | RSS slope, 2nd half, MB/min | GC heap after last GC, first → last MB | its slope, 2nd half, MB/min | GC.GetTotalMemory slope, 2nd half, MB/min | verdict |");
+        Console.WriteLine("|---|---|---:|---|---:|---:|---|");
         foreach ((string name, _) in _processes)
         {
             var points = _series.Where(s => s.Process == name).ToList();
@@ -74,10 +74,13 @@ internal sealed class SoakSampler
 
             var half = points.Where(p => p.Seconds >= end / 2).ToList();
             double rssSlope = Slope(half.Select(p => (p.Seconds / 60, p.Rss)));
-            double heapSlope = Slope(half.Where(p => !double.IsNaN(p.Heap)).Select(p => (p.Seconds / 60, p.Heap)));
+
+            // The heap after the last GC is what survives; 0 until the process's first GC, so only samples after one count.
+            double heapSlope = Slope(half.Where(p => p.Heap > 0).Select(p => (p.Seconds / 60, p.Heap)));
+            double totalSlope = Slope(half.Select(p => (p.Seconds / 60, p.Total)));
             bool flat = rssSlope < FlatMegabytesPerMinute && !(heapSlope >= FlatMegabytesPerMinute);
             Console.WriteLine(string.Create(C,
-                $"| {name} | {points[0].Rss:F1} → {points[^1].Rss:F1} | {rssSlope:F3} | {points[0].Heap:F1} → {points[^1].Heap:F1} | {heapSlope:F3} | {(flat ? "flat" : "GROWING")} |"));
+                $"| {name} | {points[0].Rss:F1} → {points[^1].Rss:F1} | {rssSlope:F3} | {points[0].Heap:F1} → {points[^1].Heap:F1} | {heapSlope:F3} | {totalSlope:F3} | {(flat ? "flat" : "GROWING")} |"));
         }
 
         // Windows between samples: the first (after the warm-up) against the last.
@@ -94,7 +97,7 @@ internal sealed class SoakSampler
             (double firstRate, double firstOps) = Window(1);
             (double lastRate, double lastOps) = Window(_counts.Count - 1);
             Console.WriteLine(string.Create(C,
-                $"soak: error rate first window {firstRate:P3}, last window {lastRate:P3}; ok/s first window {firstOps:F1}, last window {lastOps:F1}; flat means a second-half slope under {FlatMegabytesPerMinute} MB/min"));
+                $"soak: error rate first window {firstRate:P3}, last window {lastRate:P3}; ok/s first window {firstOps:F1}, last window {lastOps:F1}; flat: RSS and GC heap after GC both rise less than {FlatMegabytesPerMinute} MB/min over the second half (GC.GetTotalMemory includes garbage not yet collected: shown, not judged)"));
         }
     }
 
@@ -110,7 +113,7 @@ internal sealed class SoakSampler
             (double heap, double total) = pid == Environment.ProcessId
                 ? (GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0, GC.GetTotalMemory(false) / 1048576.0)
                 : _hook.Read(pid);
-            _series.Add((seconds, name, rss, heap));
+            _series.Add((seconds, name, rss, heap, total));
             _csv.WriteLine(string.Create(C, $"{seconds:F1},{name},{pid},{rss:F2},{heap:F2},{total:F2},{ok},{errors}"));
         }
 

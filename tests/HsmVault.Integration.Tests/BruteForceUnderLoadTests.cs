@@ -20,6 +20,7 @@ public sealed class BruteForceUnderLoadTests
         await using ProcessFleet fleet = await ProcessFleet.StartAsync(5);
         BruteForceRun.Report report = await BruteForceRun.RunAsync(fleet, new BruteForceRun.Options(Users: 20, Guessers: 16, Seed: 20261201, TimeLimit: TimeSpan.FromMinutes(3)));
 
+        Console.WriteLine(report.Summary);
         string detail = report.Summary + "\n" + string.Join('\n', report.Violations) + "\n" + await fleet.DescribeAsync();
         Assert.AreEqual(0, report.Violations.Count, detail);
         Assert.AreEqual(0, report.Ambiguous, "no fault was injected, yet answers were lost: " + detail);

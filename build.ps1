@@ -38,6 +38,22 @@
                          recover and no acknowledged guess may be lost. --rounds N (default 5),
                          --ops N per round (default 40), --seed S (default: new, printed),
                          --store sqlite|postgres. Non-zero exit on any violation
+        load [opts]      a load generator against a local fleet of real processes (simulators on
+                         SoftHSM2 tokens, one host each): --clients N (default 16), --seconds S
+                         (default 60), --warmup S (default 5), --fleet 1|3|5|7 (default 5), --store
+                         sqlite|postgres, --mix recover|register|mixed|guess (default recover; guess:
+                         brute force, --users N attacked by --clients guessers, every count checked
+                         against what clients were told afterwards), --via all|leader, --reference
+                         (the same load against a fleet of 1 first, and the ratios), --seed S. A live
+                         line each second (ok/s, p50/p99 of that second, errors by type), then
+                         throughput, p50/p99/p999, errors by type and CPU ms per ok operation of every
+                         simulator and host (/proc/PID/stat). load --help explains each option. Exit 1
+                         on a wrong answer, 2 on a bad option
+        soak [opts]      load --soak: the load (default mix mixed) for --minutes M (default 10),
+                         sampling every process's RSS and GC heap every --sample-seconds S (default
+                         10) into a CSV (--csv PATH; default artifacts/load/), then each process's
+                         RSS and GC-heap slope over the second half (MB/min) and the error rate of
+                         the first window against the last. Takes load's other options
         demo [--fleet N] the main job: a local fleet of N simulated HSMs (default 5, each a SoftHSM2
                          token), one host per HSM, all real processes: it registers a user,
                          recovers, kills (N-1)/2 HSMs and recovers, kills one more and shows the
@@ -1319,6 +1335,39 @@ function Invoke-Crash([string[]] $Arguments) {
     if ($LASTEXITCODE -ne 0) { exit 1 }
 }
 
+# load and soak: the option names are checked here, before a build; their values by the load
+# selector itself (tests/HsmVault.Benchmarks/LoadOptions.cs), which names the option that is wrong.
+$LoadValued = @('--clients', '--seconds', '--warmup', '--fleet', '--store', '--mix', '--users', '--via', '--seed', '--minutes', '--sample-seconds', '--csv')
+$LoadFlags = @('--reference', '--soak', '--help', '-h')
+
+function Invoke-Load([string[]] $Arguments, [switch] $Soak) {
+    $name = if ($Soak) { 'soak' } else { 'load' }
+    for ($i = 0; $i -lt $Arguments.Count; $i++) {
+        $option = $Arguments[$i]
+        if ($option -in $LoadFlags) { continue }
+        if ($option -notin $LoadValued) {
+            Stop-Usage "${name}: unknown option '$option'; options: $($LoadValued -join ', '), $($LoadFlags -join ', ') (dotnet pwsh build.ps1 $name --help)"
+        }
+        if ($i + 1 -ge $Arguments.Count -or $Arguments[$i + 1].StartsWith('--')) { Stop-Usage "${name}: $option needs a value" }
+        $i++
+    }
+
+    $dll = Join-Path (Get-ArtifactsBin) "HsmVault.Benchmarks/$($Configuration.ToLowerInvariant())/HsmVault.Benchmarks.dll"
+    if ($Arguments -contains '--help' -or $Arguments -contains '-h') {
+        if (-not (Test-Path $dll)) { Invoke-Build }
+        & dotnet $dll load --help | Out-Host
+        return
+    }
+
+    Assert-SoftHsm | Out-Null
+    $i = [array]::IndexOf($Arguments, '--store')
+    if ($i -ge 0 -and $i + 1 -lt $Arguments.Count -and $Arguments[$i + 1] -eq 'postgres') { Assert-Postgres | Out-Null }
+    Invoke-Build
+    $all = @('load') + $(if ($Soak) { @('--soak') } else { @() }) + $Arguments
+    & dotnet $dll @all | Out-Host
+    if ($LASTEXITCODE -ne 0) { exit $LASTEXITCODE }
+}
+
 # Verifies model/fleet.pml with spin in a temporary folder: spin -a, gcc -O2 -DSAFETY, pan.
 function Invoke-Model([string[]] $Arguments) {
     $bug = $null
@@ -1618,11 +1667,13 @@ try {
         'model' { Invoke-Model $Rest }
         'simulate' { Invoke-Simulate $Rest }
         'crash' { Invoke-Crash $Rest }
+        'load' { Invoke-Load $Rest }
+        'soak' { Invoke-Load $Rest -Soak }
         'fuzz' { Invoke-Fuzz $Rest }
         'clean' { Invoke-Clean }
         { $_ -in 'help', '-h', '--help', '-?' } { Get-Help $PSCommandPath -Detailed | Out-String | Write-Host }
         default {
-            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e|fleet|ct|seal|scale], demo [--fleet N], serve [--port N] [--health-port N] [--fleet N] [--peer-port N], model, simulate, crash [--rounds N], fuzz --target T [--minutes N] | --list, clean, help." -ForegroundColor Red
+            Write-Host "Unknown target '$Target'. Targets: build, test, bench [crypto|enclave|e2e|fleet|ct|seal|scale], demo [--fleet N], serve [--port N] [--health-port N] [--fleet N] [--peer-port N], model, simulate, crash [--rounds N], load [--clients N] [--seconds S] [--fleet N] [--store sqlite|postgres] [--mix recover|register|mixed|guess], soak [--minutes M], fuzz --target T [--minutes N] | --list, clean, help." -ForegroundColor Red
             exit 2
         }
     }

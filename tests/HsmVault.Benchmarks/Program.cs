@@ -13,11 +13,12 @@ var known = new Dictionary<string, Func<int>>(StringComparer.OrdinalIgnoreCase)
     ["seal"] = SealBench.Run,
     ["scale"] = ScaleBench.Run,
     ["scale-seed"] = ScaleBench.Seed,
+    ["load"] = LoadBench.Run,
 };
 
 // Options such as --quick belong to the suites (they read the command line themselves).
 // Options that take a value (e2e's --clients 1,8,64): their value is not a selector.
-string[] valued = ["--clients", "--rounds", "--seed", "--ops", "--store", "--records"];
+string[] valued = ["--clients", "--rounds", "--seed", "--ops", "--store", "--records", "--seconds", "--warmup", "--fleet", "--mix", "--users", "--via", "--minutes", "--sample-seconds", "--csv"];
 var named = args.Where((a, i) => !a.StartsWith("--", StringComparison.Ordinal) && (i == 0 || !valued.Contains(args[i - 1]))).ToArray();
 var selectors = named.Length == 0 ? ["crypto"] : named;
 int exitCode = 0;

@@ -84,6 +84,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             _ecdsaMechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_ECDSA);
             LoadNvram();
             session.AfterReopen = ReattachAfterReopen;
+            session.RecycleAfterCalls = options.RecycleAfterCalls;
         }
         catch (Exception ex)
         {
@@ -140,6 +141,18 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         return new Pkcs11HsmServices(options, provisionMissingKeys: true);
     }
 
+    /// <summary>How many times the PKCS#11 library was finalised and initialised again (<see cref="Pkcs11Options.RecycleAfterCalls"/>).</summary>
+    internal int LibraryRecycles
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _session.Recycles;
+            }
+        }
+    }
+
     /// <summary>How many times the services' session was lost and reopened.</summary>
     internal int SessionReopens
     {
@@ -171,6 +184,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
+            _session.RecycleIfDue(nameof(GetRandom));
             random = _session.Run(nameof(GetRandom), session => session.GenerateRandom(length));
         }
 
@@ -188,6 +202,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
             lock (_gate)
             {
                 ThrowIfDisposed();
+                _session.RecycleIfDue(nameof(Seal));
                 return _session.Run(nameof(Seal), session =>
                 {
                     // N[0:12] picks the derived key; N[12:24] is the GCM IV, which the IV strategy has drawn here or
@@ -237,6 +252,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
+            _session.RecycleIfDue(nameof(TryUnseal));
             try
             {
                 opened = _session.Run(nameof(TryUnseal), session => WithMessageKey(session, derivationNonce, messageKey =>
@@ -274,6 +290,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
+            _session.RecycleIfDue(nameof(Hmac));
 
             // The handle is looked up inside the call: a reopened session may have moved it.
             return _session.Run(nameof(Hmac), session => session.Sign(_hmacMechanism, _hmacKeys[key], input));
@@ -289,6 +306,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
+            _session.RecycleIfDue(nameof(Sign));
             signature = _session.Run(nameof(Sign), session => session.Sign(_ecdsaMechanism, _identityKey, digest));
         }
 
@@ -316,6 +334,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
+            _session.RecycleIfDue(nameof(AkeDiffieHellman));
             x = DeriveSharedX(() => _akeKey, peer);
             shiftedX = DeriveSharedX(() => _akeKey, shifted);
         }
@@ -350,6 +369,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
+            _session.RecycleIfDue(nameof(ChannelDiffieHellman));
             return DeriveSharedX(() => _channelKey, peer);
         }
     }
@@ -376,6 +396,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         lock (_gate)
         {
             ThrowIfDisposed();
+            _session.RecycleIfDue(nameof(WriteNvram));
             ulong sequence = checked(_nvramSequence + 1);
             byte[] value = new byte[SequenceLength + copy.Length];
             BinaryPrimitives.WriteUInt64BigEndian(value, sequence);

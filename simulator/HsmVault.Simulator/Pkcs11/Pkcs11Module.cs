@@ -29,7 +29,48 @@ internal sealed class Pkcs11Module
 
     internal Pkcs11InteropFactories Factories { get; }
 
-    internal IPkcs11Library Library { get; }
+    internal IPkcs11Library Library { get; private set; }
+
+    /// <summary>
+    /// Finalises and initialises the library again (C_Finalize, C_Initialize), when only one user holds
+    /// it: every session and object handle of that user is then gone, and it must open a new session
+    /// and find its objects again. False, with nothing done, when others share the library.
+    /// SoftHSM2 frees the objects it destroyed only at C_Finalize (docs/RELIABILITY.md, "Soak").
+    /// </summary>
+    internal bool TryReinitialize()
+    {
+        lock (Registry)
+        {
+            if (_references != 1)
+            {
+                return false;
+            }
+
+            Library.Dispose();
+            try
+            {
+                Library = Factories.Pkcs11LibraryFactory.LoadPkcs11Library(Factories, Path, AppType.MultiThreaded);
+            }
+            catch (Exception ex) when (ex is Pkcs11Exception or UnmanagedException or DllNotFoundException)
+            {
+                throw new HsmUnavailableException($"The PKCS#11 library '{Path}' could not be initialised again: {ex.Message}", ex);
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Whether exactly one user holds the library now (so <see cref="TryReinitialize"/> would run).</summary>
+    internal bool HasSingleUser
+    {
+        get
+        {
+            lock (Registry)
+            {
+                return _references == 1;
+            }
+        }
+    }
 
     internal static Pkcs11Module Acquire(string libraryPath)
     {

@@ -48,6 +48,18 @@ internal sealed class Pkcs11Session : IDisposable
     internal Action? AfterReopen { get; set; }
 
     /// <summary>
+    /// After this many calls the library is finalised and initialised again, and the session reopened
+    /// (0: never). SoftHSM2 keeps every object it destroyed (each derived key, each replaced NVRAM
+    /// object) until C_Finalize, so without this its memory grows with every operation.
+    /// </summary>
+    internal long RecycleAfterCalls { get; set; }
+
+    /// <summary>How many times the library was finalised and initialised again.</summary>
+    internal int Recycles { get; private set; }
+
+    private long _callsSinceRecycle;
+
+    /// <summary>
     /// Finds the token by label, opens a read-write session and logs in with <paramref name="logIn"/>;
     /// <paramref name="reopened"/> hears of each later reopen.
     /// </summary>
@@ -97,6 +109,7 @@ internal sealed class Pkcs11Session : IDisposable
             Reopen(operation, CKR.CKR_SESSION_HANDLE_INVALID);
         }
 
+        _callsSinceRecycle++;
         try
         {
             return Invoke(operation, call);
@@ -152,6 +165,65 @@ internal sealed class Pkcs11Session : IDisposable
         return result;
     }
 
+    /// <summary>
+    /// Recycles the library when <see cref="RecycleAfterCalls"/> calls have run since the last time. The
+    /// owner calls it only where it holds no object handle across the call: after C_Finalize a handle
+    /// number may name another object, so handles must all be found again (<see cref="AfterReopen"/>).
+    /// </summary>
+    internal void RecycleIfDue(string operation)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (RecycleAfterCalls > 0 && !_reopening && !_broken && _callsSinceRecycle >= RecycleAfterCalls)
+        {
+            Recycle(operation);
+        }
+    }
+
+    // The old session and every handle go with C_Finalize; the reopen finds them again.
+    private void Recycle(string operation)
+    {
+        _callsSinceRecycle = 0;
+        if (!_module.HasSingleUser)
+        {
+            // Another user of this process holds the library: finalising it would pull its sessions away.
+            return;
+        }
+
+        _reopening = true;
+        _broken = true;
+        try
+        {
+            TryClose(_session);
+            if (!_module.TryReinitialize())
+            {
+                throw new HsmUnavailableException($"{operation}: the PKCS#11 library gained another user while it was being recycled.");
+            }
+
+            OpenAndLogIn();
+            _broken = false;
+            Recycles++;
+            _reopened?.Invoke($"recycled the PKCS#11 library after {RecycleAfterCalls} calls (SoftHSM2 frees destroyed objects only at C_Finalize); session on token '{_tokenLabel}' reopened (recycle {Recycles}).");
+        }
+        catch (Exception ex) when (ex is Pkcs11Exception or HsmConfigurationException)
+        {
+            throw new HsmUnavailableException($"{operation}: the PKCS#11 library was recycled but the session on token '{_tokenLabel}' could not be reopened: {ex.Message}", ex);
+        }
+        finally
+        {
+            _reopening = false;
+        }
+    }
+
+    private void OpenAndLogIn()
+    {
+        ISlot slot = _module.FindSlotByTokenLabel(_tokenLabel);
+        ISession session = slot.OpenSession(SessionType.ReadWrite);
+        _session = session;
+        Slot = slot;
+        _logIn(session);
+        AfterReopen?.Invoke();
+    }
+
     private void Reopen(string operation, CKR cause)
     {
         _reopening = true;
@@ -159,12 +231,7 @@ internal sealed class Pkcs11Session : IDisposable
         try
         {
             TryClose(_session);
-            ISlot slot = _module.FindSlotByTokenLabel(_tokenLabel);
-            ISession session = slot.OpenSession(SessionType.ReadWrite);
-            _session = session;
-            Slot = slot;
-            _logIn(session);
-            AfterReopen?.Invoke();
+            OpenAndLogIn();
             _broken = false;
             Reopens++;
             _reopened?.Invoke($"{operation} lost its session on token '{_tokenLabel}' ({cause}); reopened and logged in again (reopen {Reopens}).");

@@ -53,12 +53,14 @@ public sealed partial class FleetAnnouncer : BackgroundService
     {
         string? problem;
         FleetAnnouncement? next = null;
+        string? epoch = null;
         try
         {
             string json = await FetchBundleAsync(cancellationToken).ConfigureAwait(false);
             ValidationBundle bundle = ValidationBundle.Parse(json);
             byte[] channel = await ReadChannelKeyAsync(cancellationToken).ConfigureAwait(false);
             next = new FleetAnnouncement { ChannelPublicKey = ByteString.CopyFrom(channel), ValidationBundle = json };
+            epoch = $"epoch {bundle.Entry.Statement.Epoch} of {bundle.Entry.Statement.Namespace}, fleet {bundle.Entry.FleetKeys.FleetId}";
             problem = CryptographicOperations.FixedTimeEquals(bundle.Entry.FleetKeys.ChannelPublicKey, channel)
                 ? null
                 : $"the newest bundle (epoch {bundle.Entry.Statement.Epoch}, fleet {bundle.Entry.FleetKeys.FleetId}) names another channel key than this host's HSM; clients that follow the log will refuse this host";
@@ -77,7 +79,7 @@ public sealed partial class FleetAnnouncer : BackgroundService
             FleetAnnouncement? previous = Interlocked.Exchange(ref _current, next);
             if (previous is null || previous.ValidationBundle != next.ValidationBundle)
             {
-                LogAnnouncing(Epoch(next.ValidationBundle));
+                LogAnnouncing(epoch!);
             }
         }
 
@@ -157,12 +159,6 @@ public sealed partial class FleetAnnouncer : BackgroundService
             _ => ByteString.Empty,
         };
         return key.Length == 65 ? key.ToByteArray() : throw new AnnouncerException($"the HSM did not report its channel key ({response.KindCase})");
-    }
-
-    private static string Epoch(string json)
-    {
-        ValidationBundle bundle = ValidationBundle.Parse(json);
-        return $"epoch {bundle.Entry.Statement.Epoch} of {bundle.Entry.Statement.Namespace}, fleet {bundle.Entry.FleetKeys.FleetId}";
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Announcing the validation bundle of {Epoch}")]

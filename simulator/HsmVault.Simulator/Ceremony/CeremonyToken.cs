@@ -201,15 +201,7 @@ internal sealed class CeremonyToken : IDisposable
         {
             using IMechanism mechanism = _module.Factories.MechanismFactory.Create(CKM.CKM_RSA_PKCS_KEY_PAIR_GEN);
             _session.GenerateKeyPair(mechanism, publicTemplate, privateTemplate, out IObjectHandle publicKey, out _);
-            List<IObjectAttribute> values = _session.GetAttributeValue(publicKey, [CKA.CKA_MODULUS, CKA.CKA_PUBLIC_EXPONENT]);
-            try
-            {
-                return (values[0].GetValueAsByteArray(), values[1].GetValueAsByteArray());
-            }
-            finally
-            {
-                Pkcs11KeyTemplates.DisposeAll(values);
-            }
+            return ReadRsaPublicKey(publicKey);
         }
         finally
         {
@@ -219,9 +211,11 @@ internal sealed class CeremonyToken : IDisposable
     }
 
     /// <summary>The public modulus and exponent of the transport key pair labelled <paramref name="label"/>.</summary>
-    internal (byte[] Modulus, byte[] Exponent) ReadRsaPublicKey(string label)
+    internal (byte[] Modulus, byte[] Exponent) ReadRsaPublicKey(string label) => ReadRsaPublicKey(Find(CKO.CKO_PUBLIC_KEY, label));
+
+    private (byte[] Modulus, byte[] Exponent) ReadRsaPublicKey(IObjectHandle publicKey)
     {
-        List<IObjectAttribute> values = _session.GetAttributeValue(Find(CKO.CKO_PUBLIC_KEY, label), [CKA.CKA_MODULUS, CKA.CKA_PUBLIC_EXPONENT]);
+        List<IObjectAttribute> values = _session.GetAttributeValue(publicKey, [CKA.CKA_MODULUS, CKA.CKA_PUBLIC_EXPONENT]);
         try
         {
             return (values[0].GetValueAsByteArray(), values[1].GetValueAsByteArray());

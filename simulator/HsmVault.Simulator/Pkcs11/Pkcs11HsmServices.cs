@@ -183,8 +183,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         int length = destination.Length;
         lock (_gate)
         {
-            ThrowIfDisposed();
-            _session.RecycleIfDue(nameof(GetRandom));
+            BeginOperation(nameof(GetRandom));
             random = _session.Run(nameof(GetRandom), session => session.GenerateRandom(length));
         }
 
@@ -201,8 +200,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         {
             lock (_gate)
             {
-                ThrowIfDisposed();
-                _session.RecycleIfDue(nameof(Seal));
+                BeginOperation(nameof(Seal));
                 return _session.Run(nameof(Seal), session =>
                 {
                     // N[0:12] picks the derived key; N[12:24] is the GCM IV, which the IV strategy has drawn here or
@@ -251,8 +249,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         byte[] opened;
         lock (_gate)
         {
-            ThrowIfDisposed();
-            _session.RecycleIfDue(nameof(TryUnseal));
+            BeginOperation(nameof(TryUnseal));
             try
             {
                 opened = _session.Run(nameof(TryUnseal), session => WithMessageKey(session, derivationNonce, messageKey =>
@@ -289,8 +286,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         byte[] input = data.ToArray();
         lock (_gate)
         {
-            ThrowIfDisposed();
-            _session.RecycleIfDue(nameof(Hmac));
+            BeginOperation(nameof(Hmac));
 
             // The handle is looked up inside the call: a reopened session may have moved it.
             return _session.Run(nameof(Hmac), session => session.Sign(_hmacMechanism, _hmacKeys[key], input));
@@ -305,8 +301,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         byte[] signature;
         lock (_gate)
         {
-            ThrowIfDisposed();
-            _session.RecycleIfDue(nameof(Sign));
+            BeginOperation(nameof(Sign));
             signature = _session.Run(nameof(Sign), session => session.Sign(_ecdsaMechanism, _identityKey, digest));
         }
 
@@ -333,8 +328,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         byte[] shiftedX;
         lock (_gate)
         {
-            ThrowIfDisposed();
-            _session.RecycleIfDue(nameof(AkeDiffieHellman));
+            BeginOperation(nameof(AkeDiffieHellman));
             x = DeriveSharedX(() => _akeKey, peer);
             shiftedX = DeriveSharedX(() => _akeKey, shifted);
         }
@@ -368,8 +362,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         ECPoint peer = P256.DecodeUncompressed(peerPoint, nameof(peerPoint));
         lock (_gate)
         {
-            ThrowIfDisposed();
-            _session.RecycleIfDue(nameof(ChannelDiffieHellman));
+            BeginOperation(nameof(ChannelDiffieHellman));
             return DeriveSharedX(() => _channelKey, peer);
         }
     }
@@ -395,8 +388,7 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
         byte[] copy = content.ToArray();
         lock (_gate)
         {
-            ThrowIfDisposed();
-            _session.RecycleIfDue(nameof(WriteNvram));
+            BeginOperation(nameof(WriteNvram));
             ulong sequence = checked(_nvramSequence + 1);
             byte[] value = new byte[SequenceLength + copy.Length];
             BinaryPrimitives.WriteUInt64BigEndian(value, sequence);
@@ -776,6 +768,14 @@ public sealed class Pkcs11HsmServices : IHsmServices, IDisposable
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    // The start of every public operation that reaches the token (under _gate): no handle is held yet,
+    // so this is where the library may be recycled (Pkcs11Options.RecycleAfterCalls).
+    private void BeginOperation(string operation)
+    {
+        ThrowIfDisposed();
+        _session.RecycleIfDue(operation);
+    }
 
     // K1 of the record key, for this session (handles are read inside the call unit: a reopen may move them).
     private Pkcs11XaesRecordKey AttachRecordDerivation() =>

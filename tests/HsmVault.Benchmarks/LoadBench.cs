@@ -182,6 +182,7 @@ public static class LoadBench
         Console.WriteLine($"  CPU ms per ok operation, per process: {string.Join(", ", perProcess)}");
         Console.WriteLine(string.Create(C,
             $"  CPU ms per ok operation, by kind: {string.Join(", ", groups.Select(g => $"{g.Key}s {g.Value:F2}"))}; total {cpuTotal:F2} (the client is this load generator)"));
+        Console.WriteLine($"  store: {StoreCensus.Describe(fleet.StoreLocation, fleet.StoreIsPostgres)}");
         if (attackVerdict is not null)
         {
             Console.WriteLine(attackVerdict);

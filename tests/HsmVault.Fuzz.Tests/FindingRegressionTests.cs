@@ -91,4 +91,21 @@ public sealed class FindingRegressionTests
         Assert.IsFalse(result.Failed, result.ToString());
         Assert.AreEqual("error:BadRequest", result.Label);
     }
+
+    [TestMethod]
+    public void The_merkle_input_afl_found_now_ends_in_a_refused_removal()
+    {
+        // F1: the proof withholds its deepest sibling (a lone leaf). Remove used to guess "interior"
+        // and reach a root the real tree never has; now it refuses, and the other steps still agree.
+        var target = new MerkleTarget();
+        target.Prepare();
+        byte[] input = File.ReadAllBytes(Path.Combine(RepositoryPaths.Corpus("merkle"), "finding-F1-withheld-sibling-leaf"));
+
+        ReplayResult result = FuzzReplay.Run(target, input, "finding-F1");
+
+        Assert.IsFalse(result.Failed, result.ToString());
+        Assert.IsNotNull(result.Label);
+        StringAssert.EndsWith(result.Label, "/remove:MissingNode", result.Label);
+        StringAssert.Contains(result.Label, "/set:ok", result.Label);
+    }
 }

@@ -19,6 +19,8 @@ public sealed class SqliteVaultStoreTests : VaultStoreContract
 
     protected override IVaultStore Open(string location) => SqliteVaultStore.Open(location);
 
+    protected override long CountNodeRows(string location) => TreeRows.CountSqlite(location);
+
     [TestCleanup]
     public void DeleteDirectories()
     {

@@ -79,6 +79,30 @@ public sealed class VaultPipelineTests
     }
 
     [TestMethod]
+    public async Task The_store_keeps_only_the_live_tree_through_batches_re_registrations_and_a_catch_up()
+    {
+        var enclave = new FakeEnclave();
+        await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
+        await Task.WhenAll(Enumerable.Range(0, 40).Select(i => harness.Pipeline.SubmitAsync(Requests.RegisterFinish($"user-{i}", $"blob-{i}"))));
+        Assert.AreEqual(TreeRows.Reachable(harness.Store.Nodes, harness.Store.State.MerkleRoot), TreeRows.CountSqlite(harness.StorePath), "after 40 registrations");
+
+        // New records replace old ones; then a commit fails after the enclave committed, and the host catches up.
+        await Task.WhenAll(Enumerable.Range(0, 40).Where(i => i % 3 == 0).Select(i => harness.Pipeline.SubmitAsync(Requests.RegisterFinish($"user-{i}", $"again-{i}"))));
+        harness.FailingStore.FailCommits = true;
+        ClientResponse failed = await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("user-1", "during the failure"));
+        harness.FailingStore.FailCommits = false;
+        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+        VaultResponse recovered = await harness.Pipeline.ExchangeAsync(Requests.LoginFinish("user-3", "good"));
+
+        Assert.AreEqual(ErrorCode.Unavailable, failed.Error.Code);
+        Assert.AreEqual("again-3", recovered.Recovered.SealedKeyBlob.ToStringUtf8());
+        long live = TreeRows.Reachable(harness.Store.Nodes, harness.Store.State.MerkleRoot);
+        Assert.AreEqual(live, TreeRows.CountSqlite(harness.StorePath), "after updates and a catch-up");
+        Assert.IsTrue(live >= 40 && live < 4 * 40, $"{live} nodes for 40 records");
+        CollectionAssert.AreEqual(Array.Empty<string>(), enclave.Violations);
+    }
+
+    [TestMethod]
     public async Task Witnesses_built_from_the_store_are_accepted_for_later_operations()
     {
         var enclave = new FakeEnclave();

@@ -18,6 +18,84 @@ public abstract class VaultStoreContract
     /// <summary>Opens (creating if needed) the store at <paramref name="location"/>.</summary>
     protected abstract IVaultStore Open(string location);
 
+    /// <summary>How many rows the table merkle_nodes holds, read straight from the database.</summary>
+    protected abstract long CountNodeRows(string location);
+
+    [TestMethod]
+    public void Every_commit_deletes_the_nodes_it_made_unreachable_so_the_store_holds_exactly_the_live_tree()
+    {
+        // Random batches of inserts, updates, removals, repeated keys and unchanged writes, as the
+        // pipeline commits them; after each, the rows are exactly the nodes the root reaches.
+        string location = NewLocation();
+        using IVaultStore store = Open(location);
+        var reference = new SparseMerkleTree(new InMemoryMerkleNodeStore());
+        var records = new Dictionary<string, SealedRecord>();
+        var random = new Random(20261201);
+        long withoutPruning = 0;
+        int removals = 0, unchanged = 0, repeats = 0;
+        for (ulong index = 1; index <= 60; index++)
+        {
+            byte[] oldRoot = store.State.MerkleRoot;
+            var staged = new StagedMerkleNodeStore(store.Nodes);
+            var tree = new SparseMerkleTree(staged, oldRoot);
+            var writes = new List<RecordWrite>();
+            int count = 1 + random.Next(6);
+            for (int w = 0; w < count; w++)
+            {
+                string user = $"user-{random.Next(index < 10 ? 200 : 80)}";
+                byte[] key = MerkleHashing.UserKey(user);
+                var write = new RecordWrite { UserId = ByteString.CopyFromUtf8(user), Key = ByteString.CopyFrom(key) };
+                int roll = random.Next(10);
+                if (roll < 2 && records.Remove(user))
+                {
+                    tree.Remove(key);
+                    reference.Remove(key);
+                    removals++;
+                }
+                else
+                {
+                    SealedRecord record = roll == 2 && records.TryGetValue(user, out SealedRecord? same)
+                        ? same
+                        : new SealedRecord { Version = index, Ciphertext = ByteString.CopyFromUtf8($"{user} at {index}.{w}") };
+                    unchanged += roll == 2 && records.ContainsKey(user) ? 1 : 0;
+                    repeats += writes.Any(x => x.Key.Equals(write.Key)) ? 1 : 0;
+                    records[user] = record;
+                    write.Record = record;
+                    tree.Set(key, MerkleHashing.RecordValueHash(record));
+                    reference.Set(key, MerkleHashing.RecordValueHash(record));
+                }
+
+                writes.Add(write);
+            }
+
+            withoutPruning += staged.Staged.Count;
+            VaultCommit commit = VaultCommit.Pruning(Entry(index, tree.Root), writes, staged, oldRoot);
+            store.Commit(commit);
+
+            CollectionAssert.AreEqual(reference.Root, store.State.MerkleRoot, $"batch {index}");
+            long live = TreeRows.Reachable(store.Nodes, store.State.MerkleRoot);
+            Assert.AreEqual(live, CountNodeRows(location), $"batch {index}: the rows are not exactly the live tree ({commit.Obsolete.Count} deleted)");
+        }
+
+        var final = new SparseMerkleTree(store.Nodes, store.State.MerkleRoot);
+        foreach ((string user, SealedRecord record) in records)
+        {
+            CollectionAssert.AreEqual(MerkleHashing.RecordValueHash(record), final.Find(MerkleHashing.UserKey(user)), user);
+        }
+
+        for (int i = 0; i < 200; i++)
+        {
+            if (!records.ContainsKey($"user-{i}"))
+            {
+                Assert.IsNull(final.Find(MerkleHashing.UserKey($"user-{i}")), $"user-{i} was removed or never written");
+            }
+        }
+
+        Console.WriteLine($"{records.Count} records, {CountNodeRows(location)} node rows; {withoutPruning} staged nodes; {removals} removals, {unchanged} unchanged writes, {repeats} repeated keys");
+        Assert.IsTrue(removals > 0 && unchanged > 0 && repeats > 0, "the workload must hold every kind of write for the test to mean anything");
+        Assert.IsTrue(CountNodeRows(location) < withoutPruning / 2, "without pruning the store would keep every staged node");
+    }
+
     [TestMethod]
     public void A_new_store_starts_at_log_index_zero_with_the_empty_root()
     {

@@ -43,6 +43,12 @@ public sealed partial class ProcessFleet : IAsyncDisposable
 
     public string StateDirectory { get; }
 
+    /// <summary>The hosts' shared store: the SQLite file's path, or the PostgreSQL connection string.</summary>
+    public string StoreLocation => _postgres ?? Path.Combine(StateDirectory, "fleet.db");
+
+    /// <summary>Whether <see cref="StoreLocation"/> is a PostgreSQL connection string.</summary>
+    public bool StoreIsPostgres => _postgres is not null;
+
     public int Size => _hosts.Length;
 
     /// <summary>Each member's host client port on 127.0.0.1.</summary>
@@ -266,7 +272,7 @@ public sealed partial class ProcessFleet : IAsyncDisposable
             "--Hsm:ReconnectDelay=00:00:00.200", "--Hsm:MaxReconnectDelay=00:00:01",
         ];
         arguments.AddRange(_postgres is null
-            ? ["--Store:Path=" + Path.Combine(StateDirectory, "fleet.db")]
+            ? ["--Store:Path=" + StoreLocation]
             : ["--Store:Kind=postgres", "--Store:ConnectionString=" + _postgres]);
         arguments.AddRange(_hostSettings);
         _hosts[member] = ChildProcess.Start($"host-{member}", ChildProcess.BuiltAssembly("HsmVault.Host"), arguments, _hostEnvironment?.Invoke(member, _hostStarts[member]++));

@@ -771,7 +771,7 @@ public sealed partial class FleetPipeline : IClientRequestHandler, IVaultService
         {
             Locked(() =>
             {
-                _store.Commit(new VaultCommit(FleetStoreValues.ToLogEntry(entry), result.Writes, staged!.Staged));
+                _store.Commit(VaultCommit.Pruning(FleetStoreValues.ToLogEntry(entry), result.Writes, staged!, state.MerkleRoot));
                 return 0;
             });
         }

@@ -324,7 +324,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
         switch (response.KindCase)
         {
             case EnclaveResponse.KindOneofCase.Batch:
-                Apply(sent, request, response.Batch, tree, staged);
+                Apply(sent, request, response.Batch, tree, staged, state.MerkleRoot);
                 break;
             case EnclaveResponse.KindOneofCase.Error:
                 HandleEnclaveError(sent, response.Error);
@@ -349,7 +349,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
         };
     }
 
-    private void Apply(List<PendingOperation> sent, Batch request, BatchResult result, SparseMerkleTree tree, StagedMerkleNodeStore staged)
+    private void Apply(List<PendingOperation> sent, Batch request, BatchResult result, SparseMerkleTree tree, StagedMerkleNodeStore staged, byte[] oldRoot)
     {
         string? violation = Validate(request, result, tree);
         if (violation is not null)
@@ -365,7 +365,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
         {
             try
             {
-                _store.Commit(new VaultCommit(result.Entry, result.Writes, staged.Staged));
+                _store.Commit(VaultCommit.Pruning(result.Entry, result.Writes, staged, oldRoot));
             }
             catch (Exception ex) when (ex is StoreConflictException or IOException or StoreUnavailableException)
             {
@@ -451,7 +451,7 @@ public sealed partial class VaultPipeline : IClientRequestHandler, IVaultService
 
         try
         {
-            _store.Commit(new VaultCommit(entry, report.LastWrites, staged.Staged));
+            _store.Commit(VaultCommit.Pruning(entry, report.LastWrites, staged, store.MerkleRoot));
         }
         catch (Exception ex) when (ex is StoreConflictException or IOException or StoreUnavailableException)
         {

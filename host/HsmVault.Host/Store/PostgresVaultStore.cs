@@ -280,6 +280,14 @@ public sealed class PostgresVaultStore : IVaultStore
                 Bytes(b)));
         }
 
+        // The old tree's nodes the new root no longer reaches: one statement for all of them.
+        if (commit.Obsolete.Length > 0)
+        {
+            batch.BatchCommands.Add(Statement(
+                "DELETE FROM merkle_nodes WHERE hash = ANY($1)",
+                new NpgsqlParameter { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bytea, Value = commit.Obsolete }));
+        }
+
         // The count is finished after the deletes ran; the state row goes in a second statement below.
         batch.ExecuteNonQuery();
         recordCount -= deletes.Sum(d => d.RecordsAffected);
@@ -430,7 +438,7 @@ public sealed class PostgresVaultStore : IVaultStore
     private static void Backoff(int attempt) => Thread.Sleep(TimeSpan.FromMilliseconds(Random.Shared.Next(5, 20) * Math.Min(attempt, 8)));
 
     /// <summary>A commit in column form, encoded once for every attempt.</summary>
-    private sealed record PreparedCommit(LogEntry Entry, long Index, byte[] EntryBytes, byte[] MerkleRoot, byte[] Mac, PreparedWrite[] Writes, (byte[] Hash, short Kind, byte[] A, byte[] B)[] Nodes)
+    private sealed record PreparedCommit(LogEntry Entry, long Index, byte[] EntryBytes, byte[] MerkleRoot, byte[] Mac, PreparedWrite[] Writes, (byte[] Hash, short Kind, byte[] A, byte[] B)[] Nodes, byte[][] Obsolete)
     {
         public static PreparedCommit From(VaultCommit commit) => new(
             commit.Entry,
@@ -443,7 +451,8 @@ public sealed class PostgresVaultStore : IVaultStore
             {
                 (short kind, byte[] a, byte[] b) = MerkleNodeRows.ToRow(n.Value);
                 return (n.Key, kind, a, b);
-            })]);
+            })],
+            [.. commit.Obsolete]);
     }
 
     private sealed record PreparedWrite(byte[] Key, byte[] UserId, long Version, byte[]? Record);

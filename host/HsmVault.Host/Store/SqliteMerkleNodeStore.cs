@@ -80,6 +80,17 @@ public sealed class SqliteMerkleNodeStore : IMerkleNodeStore
         return command;
     }
 
+    /// <summary>A prepared delete of one node by its hash (parameter 0), inside <paramref name="transaction"/>.</summary>
+    internal static SqliteCommand CreateDeleteCommand(SqliteConnection connection, SqliteTransaction transaction)
+    {
+        SqliteCommand command = connection.CreateCommand();
+        command.Transaction = transaction;
+        command.CommandText = "DELETE FROM merkle_nodes WHERE hash = $hash;";
+        command.Parameters.Add("$hash", SqliteType.Blob);
+        command.Prepare();
+        return command;
+    }
+
     /// <summary>Inserts one node with a command from <see cref="CreateInsertCommand"/>.</summary>
     internal static void Insert(SqliteCommand insert, byte[] hash, MerkleNode node)
     {

@@ -205,6 +205,16 @@ public sealed class SqliteVaultStore : IVaultStore
             }
         }
 
+        if (commit.Obsolete.Count > 0)
+        {
+            using SqliteCommand deleteNode = SqliteMerkleNodeStore.CreateDeleteCommand(_connection, transaction);
+            foreach (byte[] hash in commit.Obsolete)
+            {
+                deleteNode.Parameters[0].Value = hash;
+                deleteNode.ExecuteNonQuery();
+            }
+        }
+
         using (SqliteCommand update = _connection.CreateCommand())
         {
             update.Transaction = transaction;

@@ -123,10 +123,18 @@ public sealed class SparseMerkleTree
             hash = right ? interior.Right : interior.Left;
         }
 
-        if (deepestSibling is not null && !MerkleHashing.IsEmpty(deepestSibling)
-            && _store.TryGet(deepestSibling, out MerkleNode sibling) && sibling is MerkleLeafNode siblingLeaf)
+        // The deepest sibling's preimage, leaf or interior, so that a verifier can remove the key.
+        if (deepestSibling is not null && !MerkleHashing.IsEmpty(deepestSibling) && _store.TryGet(deepestSibling, out MerkleNode sibling))
         {
-            proof.DeepestSiblingLeaf = ToMessage(siblingLeaf);
+            if (sibling is MerkleLeafNode siblingLeaf)
+            {
+                proof.DeepestSiblingLeaf = ToMessage(siblingLeaf);
+            }
+            else
+            {
+                var siblingInterior = (MerkleInteriorNode)sibling;
+                proof.DeepestSiblingInterior = new MerkleInterior { Left = ChildBytes(siblingInterior.Left), Right = ChildBytes(siblingInterior.Right) };
+            }
         }
 
         return proof;
@@ -147,6 +155,11 @@ public sealed class SparseMerkleTree
         if (depth > MerkleHashing.KeyBits)
         {
             throw new MerkleProofException(MerkleProofError.Malformed, $"proof.siblings: {depth} entries, at most {MerkleHashing.KeyBits}");
+        }
+
+        if (proof.DeepestSiblingLeaf is not null && proof.DeepestSiblingInterior is not null)
+        {
+            throw new MerkleProofException(MerkleProofError.Malformed, "proof: both deepest_sibling_leaf and deepest_sibling_interior are set; a node is one or the other");
         }
 
         byte[] current = MerkleHashing.Empty.ToArray();
@@ -178,16 +191,19 @@ public sealed class SparseMerkleTree
             store.Put(current, interior);
         }
 
-        if (proof.DeepestSiblingLeaf is not null)
+        MerkleNode? deepest = proof.DeepestSiblingLeaf is not null ? FromMessage(proof.DeepestSiblingLeaf, "proof.deepest_sibling_leaf")
+            : proof.DeepestSiblingInterior is not null ? FromMessage(proof.DeepestSiblingInterior, "proof.deepest_sibling_interior")
+            : null;
+        if (deepest is not null)
         {
-            MerkleLeafNode siblingLeaf = FromMessage(proof.DeepestSiblingLeaf, "proof.deepest_sibling_leaf");
-            byte[] siblingHash = siblingLeaf.ComputeHash();
+            string field = deepest is MerkleLeafNode ? "proof.deepest_sibling_leaf" : "proof.deepest_sibling_interior";
+            byte[] siblingHash = deepest.ComputeHash();
             if (depth == 0 || !proof.Siblings[depth - 1].Span.SequenceEqual(siblingHash))
             {
-                throw new MerkleProofException(MerkleProofError.Inconsistent, "proof.deepest_sibling_leaf: does not hash to the deepest sibling");
+                throw new MerkleProofException(MerkleProofError.Inconsistent, $"{field}: does not hash to the deepest sibling");
             }
 
-            store.Put(siblingHash, siblingLeaf);
+            store.Put(siblingHash, deepest);
         }
 
         return current;
@@ -259,13 +275,15 @@ public sealed class SparseMerkleTree
             return hash;
         }
 
-        // Keep the tree compact: a subtree left with a single leaf becomes that leaf.
-        if (MerkleHashing.IsEmpty(newChild) && (MerkleHashing.IsEmpty(other) || IsLeaf(other)))
+        // Keep the tree compact: a subtree left with a single leaf becomes that leaf. Whether the
+        // other child is a leaf must be known, not guessed: over a store filled from proofs, an
+        // unknown sibling is refused (a proof without the deepest sibling's preimage cannot remove).
+        if (MerkleHashing.IsEmpty(newChild) && (MerkleHashing.IsEmpty(other) || IsLeaf(other, depth + 1)))
         {
             return other;
         }
 
-        if (MerkleHashing.IsEmpty(other) && IsLeaf(newChild))
+        if (MerkleHashing.IsEmpty(other) && IsLeaf(newChild, depth + 1))
         {
             return newChild;
         }
@@ -273,7 +291,19 @@ public sealed class SparseMerkleTree
         return right ? Put(new MerkleInteriorNode(other, newChild)) : Put(new MerkleInteriorNode(newChild, other));
     }
 
-    private bool IsLeaf(byte[] hash) => _store.TryGet(hash, out MerkleNode node) && node is MerkleLeafNode;
+    private bool IsLeaf(byte[] hash, int depth)
+    {
+        if (!_store.TryGet(hash, out MerkleNode node))
+        {
+            throw new MerkleProofException(
+                MerkleProofError.MissingNode,
+                $"tree node at depth {depth}: unknown, so a removal cannot tell whether to lift it (the proof lacks the deepest sibling's preimage)");
+        }
+
+        return node is MerkleLeafNode;
+    }
+
+    private static ByteString ChildBytes(byte[] child) => MerkleHashing.IsEmpty(child) ? ByteString.Empty : ByteString.CopyFrom(child);
 
     private MerkleNode Load(byte[] hash, int depth)
     {
@@ -321,6 +351,18 @@ public sealed class SparseMerkleTree
         Key = ByteString.CopyFrom(leaf.Key),
         ValueHash = ByteString.CopyFrom(leaf.ValueHash),
     };
+
+    private static MerkleInteriorNode FromMessage(MerkleInterior interior, string field)
+    {
+        return new MerkleInteriorNode(Child(interior.Left, $"{field}.left"), Child(interior.Right, $"{field}.right"));
+
+        static byte[] Child(ByteString child, string name) => child.Length switch
+        {
+            0 => MerkleHashing.Empty.ToArray(),
+            MerkleHashing.HashBytes => child.ToByteArray(),
+            _ => throw new MerkleProofException(MerkleProofError.Malformed, $"{name}: {child.Length} bytes, expected 0 or {MerkleHashing.HashBytes}"),
+        };
+    }
 
     private static MerkleLeafNode FromMessage(MerkleLeaf leaf, string field)
     {

@@ -173,6 +173,7 @@ public sealed class SparseMerkleTreeTests
         // (all built against the starting root) and must reach the host's root.
         var full = Populated(300);
         var rng = new Random(7);
+        int retried = 0, removed = 0;
         for (int round = 0; round < 30; round++)
         {
             var scratch = new InMemoryMerkleNodeStore();
@@ -187,7 +188,25 @@ public sealed class SparseMerkleTreeTests
             {
                 if (rng.Next(3) == 0)
                 {
-                    Assert.AreEqual(full.Remove(Key(k)), partial.Remove(Key(k)));
+                    bool present = full.Find(Key(k)) is not null;
+                    bool done;
+                    try
+                    {
+                        done = partial.Remove(Key(k));
+                    }
+                    catch (MerkleProofException ex) when (ex.Error == MerkleProofError.MissingNode)
+                    {
+                        // An earlier removal in the batch lifted this key's leaf, so the sibling that now
+                        // decides the lift is one its proof gave only as a hash. The removal is refused
+                        // (the enclave answers a stale witness) and succeeds with a proof against the new root.
+                        CollectionAssert.AreEqual(full.Root, partial.Root, "a refused removal moves nothing");
+                        SparseMerkleTree.AddProof(scratch, Key(k), full.Prove(Key(k)));
+                        done = partial.Remove(Key(k));
+                        retried++;
+                    }
+
+                    Assert.AreEqual(full.Remove(Key(k)), done);
+                    removed += present ? 1 : 0;
                 }
                 else
                 {
@@ -198,6 +217,104 @@ public sealed class SparseMerkleTreeTests
                 CollectionAssert.AreEqual(full.Root, partial.Root, $"round {round}, key {k}");
             }
         }
+
+        Console.WriteLine($"{removed} removals of present keys, {retried} refused until a fresh proof");
+        Assert.IsTrue(removed > 20, $"only {removed} removals of present keys");
+    }
+
+    [TestMethod]
+    public void Every_proof_names_its_deepest_sibling_whether_leaf_or_interior_and_removal_over_it_matches_the_full_tree()
+    {
+        var full = Populated(300);
+        int leaves = 0, interiors = 0;
+        for (int k = 0; k < 300; k++)
+        {
+            MerkleProof proof = full.Prove(Key(k));
+            bool emptySibling = proof.Siblings.Count == 0 || proof.Siblings[^1].IsEmpty;
+            Assert.AreEqual(!emptySibling, proof.DeepestSiblingLeaf is not null || proof.DeepestSiblingInterior is not null, $"key {k}");
+            leaves += proof.DeepestSiblingLeaf is null ? 0 : 1;
+            interiors += proof.DeepestSiblingInterior is null ? 0 : 1;
+
+            var scratch = new InMemoryMerkleNodeStore();
+            SparseMerkleTree.AddProof(scratch, Key(k), proof);
+            var partial = new SparseMerkleTree(scratch, full.Root);
+            var reference = new SparseMerkleTree(Copy(full, 300), full.Root);
+            Assert.IsTrue(partial.Remove(Key(k)));
+            Assert.IsTrue(reference.Remove(Key(k)));
+            CollectionAssert.AreEqual(reference.Root, partial.Root, $"removing key {k} over its proof");
+        }
+
+        Console.WriteLine($"deepest siblings among 300 keys: {leaves} leaves, {interiors} interior nodes");
+        Assert.IsTrue(leaves > 0 && interiors > 0, "both kinds of deepest sibling must occur for the test to mean anything");
+    }
+
+    [TestMethod]
+    public void A_removal_over_a_proof_that_withholds_the_deepest_sibling_is_refused_not_guessed()
+    {
+        // Finding F1: without the preimage, Remove used to treat the sibling as an interior node and,
+        // when it was really a lone leaf, computed a root the full tree never reaches.
+        var full = Populated(300);
+        foreach (bool leafSibling in new[] { true, false })
+        {
+            int k = Enumerable.Range(0, 300).First(i => leafSibling ? full.Prove(Key(i)).DeepestSiblingLeaf is not null : full.Prove(Key(i)).DeepestSiblingInterior is not null);
+            MerkleProof withheld = full.Prove(Key(k));
+            withheld.DeepestSiblingLeaf = null;
+            withheld.DeepestSiblingInterior = null;
+            var scratch = new InMemoryMerkleNodeStore();
+            SparseMerkleTree.AddProof(scratch, Key(k), withheld);
+            var partial = new SparseMerkleTree(scratch, full.Root);
+            CollectionAssert.AreEqual(Value(k), partial.Find(Key(k)), "lookups need no preimage");
+            byte[] before = partial.Root;
+            var error = Assert.ThrowsExactly<MerkleProofException>(() => partial.Remove(Key(k)));
+            Assert.AreEqual(MerkleProofError.MissingNode, error.Error, error.Message);
+            StringAssert.Contains(error.Message, "deepest sibling");
+            CollectionAssert.AreEqual(before, partial.Root, "a refused removal moves nothing");
+        }
+    }
+
+    [TestMethod]
+    public void A_forged_deepest_sibling_preimage_is_rejected()
+    {
+        var full = Populated(300);
+        int k = Enumerable.Range(0, 300).First(i => full.Prove(Key(i)).DeepestSiblingInterior is not null);
+        int j = Enumerable.Range(0, 300).First(i => full.Prove(Key(i)).DeepestSiblingLeaf is not null);
+
+        MerkleProof swapped = full.Prove(Key(k));
+        swapped.DeepestSiblingInterior.Left = ByteString.CopyFrom(Value(1));
+        Assert.AreEqual(MerkleProofError.Inconsistent, Add(k, swapped));
+
+        MerkleProof asLeaf = full.Prove(Key(k));
+        asLeaf.DeepestSiblingInterior = null;
+        asLeaf.DeepestSiblingLeaf = full.Prove(Key(j)).DeepestSiblingLeaf;
+        Assert.AreEqual(MerkleProofError.Inconsistent, Add(k, asLeaf), "a leaf that does not hash to the sibling");
+
+        MerkleProof both = full.Prove(Key(k));
+        both.DeepestSiblingLeaf = full.Prove(Key(j)).DeepestSiblingLeaf;
+        Assert.AreEqual(MerkleProofError.Malformed, Add(k, both), "a node is a leaf or an interior node, not both");
+
+        MerkleProof shortChild = full.Prove(Key(k));
+        shortChild.DeepestSiblingInterior.Right = ByteString.CopyFrom(new byte[31]);
+        Assert.AreEqual(MerkleProofError.Malformed, Add(k, shortChild));
+
+        MerkleProof noSiblings = new() { Terminal = full.Prove(Key(k)).Terminal, DeepestSiblingInterior = full.Prove(Key(k)).DeepestSiblingInterior };
+        Assert.AreEqual(MerkleProofError.Inconsistent, Add(k, noSiblings), "a preimage with no sibling to match");
+
+        static MerkleProofError Add(int key, MerkleProof proof) => Assert.ThrowsExactly<MerkleProofException>(
+            () => SparseMerkleTree.AddProof(new InMemoryMerkleNodeStore(), Key(key), proof)).Error;
+    }
+
+    private static InMemoryMerkleNodeStore Copy(SparseMerkleTree source, int n)
+    {
+        // The full tree's nodes, rebuilt in a fresh store (the same contents give the same nodes).
+        var store = new InMemoryMerkleNodeStore();
+        var copy = new SparseMerkleTree(store);
+        for (int i = 0; i < n; i++)
+        {
+            copy.Set(Key(i), Value(i));
+        }
+
+        CollectionAssert.AreEqual(source.Root, copy.Root);
+        return store;
     }
 
     [TestMethod]

@@ -31,8 +31,9 @@ public sealed class HsmVaultCli
 
     private readonly Option<string> _endpoint = new("--endpoint")
     {
-        Description = $"Vault host as host:port (default: ${EndpointVariable}, else 127.0.0.1:{VaultClientOptions.DefaultPort}).",
-        HelpName = "host:port",
+        Description = $"Vault host as host:port, or several hosts of the fleet separated by commas: the first that accepts a connection serves " +
+            $"(nothing is sent to a host that cannot be reached; a request is never resent) (default: ${EndpointVariable}, else 127.0.0.1:{VaultClientOptions.DefaultPort}).",
+        HelpName = "host:port[,host:port...]",
         Recursive = true,
     };
 
@@ -482,17 +483,19 @@ public sealed class HsmVaultCli
 
     private VaultClientOptions ClientOptions(ParseResult parse)
     {
-        VaultEndpoint endpoint = parse.GetValue(_endpoint) is { } text
-            ? VaultEndpoint.Parse(text, "--endpoint")
+        IReadOnlyList<VaultEndpoint> endpoints = parse.GetValue(_endpoint) is { } text
+            ? VaultEndpoint.ParseList(text, "--endpoint")
             : _console.GetEnvironmentVariable(EndpointVariable) is { Length: > 0 } fromEnvironment
-                ? VaultEndpoint.Parse(fromEnvironment, $"${EndpointVariable}")
-                : new VaultEndpoint("127.0.0.1", VaultClientOptions.DefaultPort);
+                ? VaultEndpoint.ParseList(fromEnvironment, $"${EndpointVariable}")
+                : [new VaultEndpoint("127.0.0.1", VaultClientOptions.DefaultPort)];
+        VaultEndpoint endpoint = endpoints[0];
         var timeout = TimeSpan.FromSeconds(parse.GetValue(_timeout));
         IKeyStretchingFunction ksf = parse.GetValue(_ksf) == "scrypt" ? ScryptKsf.Recommended : Argon2idKsf.SecondRecommended;
         OverTheAirFleet? overTheAir = OverTheAir(parse);
         return new VaultClientOptions(endpoint.Host, endpoint.Port, FleetKey(parse, required: overTheAir is null))
         {
             OverTheAir = overTheAir,
+            FailoverHosts = [.. endpoints.Skip(1).Select(e => new VaultHostAddress(e.Host, e.Port))],
             UseTls = parse.GetValue(_tls),
             TlsServerName = parse.GetValue(_tlsServerName),
             TlsTrustedCertificate = parse.GetValue(_tlsCertificate) is { } path ? LoadCertificate(path) : null,
@@ -822,6 +825,9 @@ public sealed class HsmVaultCli
                 case VaultProgress.Connecting when !_connected:
                     _connected = true;
                     error.WriteLine($"connecting to {endpoint.Host}:{endpoint.Port} ...");
+                    break;
+                case VaultProgress.FailingOver:
+                    error.WriteLine("that host cannot be reached; trying the next one ...");
                     break;
                 case VaultProgress.CheckingFleetBundle:
                     error.WriteLine("checking the fleet's validation bundle ...");

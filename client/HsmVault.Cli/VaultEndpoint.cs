@@ -5,6 +5,33 @@ namespace HsmVault.Cli;
 /// <summary>A vault host address given as <c>host:port</c> (IPv6 as <c>[addr]:port</c>).</summary>
 public sealed record VaultEndpoint(string Host, int Port)
 {
+    /// <summary>
+    /// Parses a comma-separated list of host:port (the first is tried first, the others on failover);
+    /// throws <see cref="CliInputException"/> naming <paramref name="source"/>, the entry and the problem.
+    /// </summary>
+    public static IReadOnlyList<VaultEndpoint> ParseList(string text, string source)
+    {
+        string[] parts = text.Split(',');
+        var endpoints = new List<VaultEndpoint>(parts.Length);
+        for (int i = 0; i < parts.Length; i++)
+        {
+            if (parts[i].Trim().Length == 0)
+            {
+                throw new CliInputException($"{source}: '{text}': entry {i + 1} is empty (separate hosts with commas: a:7300,b:7300)");
+            }
+
+            VaultEndpoint endpoint = Parse(parts[i], source);
+            if (endpoints.Contains(endpoint))
+            {
+                throw new CliInputException($"{source}: '{text}': {parts[i].Trim()} is listed twice");
+            }
+
+            endpoints.Add(endpoint);
+        }
+
+        return endpoints;
+    }
+
     /// <summary>Parses <paramref name="text"/>; throws <see cref="CliInputException"/> naming <paramref name="source"/> and the problem.</summary>
     public static VaultEndpoint Parse(string text, string source)
     {

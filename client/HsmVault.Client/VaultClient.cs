@@ -355,6 +355,9 @@ public sealed class VaultClient : IAsyncDisposable
     /// <summary>The fleet this client seals to now (pinned or accepted over the air), or null before any.</summary>
     public FleetKeySet? CurrentFleet => _fleet?.Keys;
 
+    /// <summary>The host this client's open connection goes to (the first host or a failover one), or null while none is open.</summary>
+    public VaultHostAddress? ConnectedHost => _connection.ConnectedHost;
+
     /// <summary>
     /// Seals <paramref name="request"/> to the trusted fleet's channel key and opens the answer.
     /// Only a sealed answer that opens under this request's key is returned; anything else ends the
@@ -494,6 +497,12 @@ public sealed class VaultClient : IAsyncDisposable
     private VaultOutcome FromClearError(Error error)
     {
         string detail = string.IsNullOrEmpty(error.Field) ? error.Message : $"{error.Field}: {error.Message}";
+        if (error.Code is ErrorCode.Unavailable or ErrorCode.Busy or ErrorCode.Internal)
+        {
+            // This host cannot serve now; the next request tries the next one (this one is not resent).
+            _connection.PreferNextHost();
+        }
+
         return error.Code switch
         {
             ErrorCode.Unavailable => new Unavailable($"UNAVAILABLE: {detail}"),

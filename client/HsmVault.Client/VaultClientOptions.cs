@@ -26,6 +26,20 @@ public sealed record VaultClientOptions(string Host, int Port, FleetKeySet? Flee
     /// </summary>
     public Transparency.OverTheAirFleet? OverTheAir { get; init; }
 
+    /// <summary>
+    /// More hosts of the same fleet, tried in order after <see cref="Host"/> when a connection cannot
+    /// be opened: the client connects to the first that answers and stays there. A connection that
+    /// fails before the request is sent moves on at once (nothing was sent, so nothing can be
+    /// counted twice). A request whose answer is lost after it was sent, or that the host answers
+    /// UNAVAILABLE, BUSY or INTERNAL in the clear, is not resent: its outcome is
+    /// <see cref="Unavailable"/>, and the next request starts at the next host. (A login's first
+    /// step counts a guess when the fleet runs it; resending one whose answer was lost could count
+    /// two guesses for one attempt, and a hostile host could use that to spend a user's attempts.)
+    /// Every host is held to the same trusted fleet: a host of another fleet cannot open what is
+    /// sealed, whichever position it has in the list.
+    /// </summary>
+    public IReadOnlyList<VaultHostAddress> FailoverHosts { get; init; } = [];
+
     /// <summary>Wrap the connection in TLS.</summary>
     public bool UseTls { get; init; }
 
@@ -69,6 +83,20 @@ public sealed record VaultClientOptions(string Host, int Port, FleetKeySet? Flee
             throw new ArgumentException($"Port: {Port}, must be between 1 and 65535", nameof(Port));
         }
 
+        ArgumentNullException.ThrowIfNull(FailoverHosts, nameof(FailoverHosts));
+        for (int i = 0; i < FailoverHosts.Count; i++)
+        {
+            if (FailoverHosts[i] is not { } failover || string.IsNullOrWhiteSpace(failover.Host))
+            {
+                throw new ArgumentException($"FailoverHosts[{i}]: the host must not be empty", nameof(FailoverHosts));
+            }
+
+            if (failover.Port is < 1 or > 65535)
+            {
+                throw new ArgumentException($"FailoverHosts[{i}]: port {failover.Port}, must be between 1 and 65535", nameof(FailoverHosts));
+            }
+        }
+
         if (FleetKeys is null && OverTheAir is null)
         {
             throw new ArgumentException("FleetKeys: required unless OverTheAir is set (the client must trust a fleet: pinned, or over the air)", nameof(FleetKeys));
@@ -90,4 +118,11 @@ public sealed record VaultClientOptions(string Host, int Port, FleetKeySet? Flee
             throw new ArgumentException("OpaqueContext: must not be empty", nameof(OpaqueContext));
         }
     }
+}
+
+/// <summary>One vault host's address: a host name or IP address and its client port.</summary>
+public sealed record VaultHostAddress(string Host, int Port)
+{
+    /// <inheritdoc />
+    public override string ToString() => Host.Contains(':', StringComparison.Ordinal) ? $"[{Host}]:{Port}" : $"{Host}:{Port}";
 }

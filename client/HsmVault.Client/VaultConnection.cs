@@ -8,13 +8,16 @@ using HsmVault.Protocol.V1;
 namespace HsmVault.Client;
 
 /// <summary>
-/// One TCP (optionally TLS) connection to the vault host carrying length-prefixed
-/// ClientRequest/ClientResponse frames, one request at a time. Any transport failure closes it;
-/// the next request reconnects.
+/// One TCP (optionally TLS) connection to a vault host carrying length-prefixed
+/// ClientRequest/ClientResponse frames, one request at a time. The hosts are tried in order from
+/// the preferred one until one connects (<see cref="VaultClientOptions.FailoverHosts"/>); a request
+/// is sent over one connection only, never resent. Any transport failure closes the connection and
+/// makes the next host the preferred one; the next request reconnects.
 /// </summary>
 internal sealed class VaultConnection : IAsyncDisposable
 {
     private readonly VaultClientOptions _options;
+    private readonly VaultHostAddress[] _hosts;
     private readonly FrameCodec _codec = new();
     private readonly SemaphoreSlim _gate = new(1, 1);
     private TcpClient? _tcp;
@@ -23,17 +26,36 @@ internal sealed class VaultConnection : IAsyncDisposable
     private bool _answered;
     private ulong _nextRequestId = (ulong)Random.Shared.NextInt64(1, long.MaxValue);
 
-    public VaultConnection(VaultClientOptions options) => _options = options;
+    // The host tried first, and the host of the open connection.
+    private int _preferred;
+    private int _connected = -1;
+
+    public VaultConnection(VaultClientOptions options)
+    {
+        _options = options;
+        _hosts = [new VaultHostAddress(options.Host, options.Port), .. options.FailoverHosts];
+    }
 
     /// <summary>Counts the connections opened so far; 0 while none is open.</summary>
     public long OpenConnection => _stream is null ? 0 : _connections;
+
+    /// <summary>The host of the open connection, or null.</summary>
+    public VaultHostAddress? ConnectedHost => _stream is null ? null : _hosts[_connected];
 
     public async Task<ClientResponse> ExchangeAsync(ClientRequest request, CancellationToken cancellationToken)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
+            if (_stream is not null && PeerHasClosed())
+            {
+                // The host closed this idle connection (it restarted, or timed the connection out):
+                // nothing has been sent on it, so open another, failing over if the host is gone.
+                Close(moveOn: false);
+            }
+
             FirstBytesStream stream = _stream ?? await ConnectAsync(cancellationToken).ConfigureAwait(false);
+            VaultHostAddress host = _hosts[_connected];
             request.RequestId = _nextRequestId++;
             _options.Progress?.Report(VaultProgress.WaitingForVault);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -46,26 +68,26 @@ internal sealed class VaultConnection : IAsyncDisposable
             }
             catch (OperationCanceledException ex) when (!cancellationToken.IsCancellationRequested)
             {
-                Close();
-                throw new VaultUnreachableException($"no answer within {_options.RequestTimeout.TotalSeconds:0.#} s", ex);
+                Close(moveOn: true);
+                throw new VaultUnreachableException($"no answer from {host} within {_options.RequestTimeout.TotalSeconds:0.#} s", ex);
             }
             catch (FrameFormatException ex)
             {
-                Close();
-                throw new VaultProtocolException(DescribeFrameError(stream, ex), ex);
+                Close(moveOn: true);
+                throw new VaultProtocolException(DescribeFrameError(stream, host, ex), ex);
             }
             catch (Exception ex) when (ex is IOException or SocketException or ObjectDisposedException)
             {
-                Close();
-                throw new VaultUnreachableException($"connection lost: {ex.Message}", ex);
+                Close(moveOn: true);
+                throw new VaultUnreachableException($"connection to {host} lost: {ex.Message}", ex);
             }
 
             if (response is null)
             {
                 // A hang-up before the first answer on a connection is what a web server (the host's
                 // health port, say) does with a frame: name the likely mistake.
-                string hint = _answered ? string.Empty : $" ({_options.Host}:{_options.Port} sent nothing back at all: is it the vault's client port, default {VaultClientOptions.DefaultPort}?)";
-                Close();
+                string hint = _answered ? string.Empty : $" ({host} sent nothing back at all: is it the vault's client port, default {VaultClientOptions.DefaultPort}?)";
+                Close(moveOn: true);
                 throw new VaultUnreachableException($"the vault host closed the connection without answering{hint}");
             }
 
@@ -73,7 +95,7 @@ internal sealed class VaultConnection : IAsyncDisposable
 
             if (response.RequestId != request.RequestId)
             {
-                Close();
+                Close(moveOn: true);
                 throw new VaultProtocolException($"response.request_id: {response.RequestId}, expected {request.RequestId}");
             }
 
@@ -87,40 +109,98 @@ internal sealed class VaultConnection : IAsyncDisposable
 
     /// <summary>
     /// Drops the connection after an answer that did not come from the fleet: nothing more is sent
-    /// over it. The next exchange opens a new one.
+    /// over it. The next exchange opens a new one, at the next host when there are several.
     /// </summary>
-    public void Abandon() => Close();
+    public void Abandon() => Close(moveOn: true);
+
+    /// <summary>
+    /// After the host answered that it cannot serve (UNAVAILABLE, BUSY, INTERNAL in the clear): with
+    /// more than one host, drop the connection so that the next request starts at the next host.
+    /// </summary>
+    public void PreferNextHost()
+    {
+        if (_hosts.Length > 1)
+        {
+            Close(moveOn: true);
+        }
+    }
 
     public ValueTask DisposeAsync()
     {
-        Close();
+        Close(moveOn: false);
         _gate.Dispose();
         return ValueTask.CompletedTask;
     }
 
     // Pointing the client at a web port (the host's health port, a proxy) is an easy mistake; its
     // "HTTP/1.1 400" reads as an absurd length prefix. Say what answered instead.
-    private string DescribeFrameError(FirstBytesStream stream, FrameFormatException error) =>
+    private static string DescribeFrameError(FirstBytesStream stream, VaultHostAddress host, FrameFormatException error) =>
         stream.First.StartsWith("HTTP"u8)
-            ? $"the endpoint {_options.Host}:{_options.Port} answered with HTTP, not the vault's protocol: is it the vault's client port (default {VaultClientOptions.DefaultPort})?"
+            ? $"the endpoint {host} answered with HTTP, not the vault's protocol: is it the vault's client port (default {VaultClientOptions.DefaultPort})?"
             : error.Message;
 
+    // Tries every host once, from the preferred one; the first that connects is kept.
     private async Task<FirstBytesStream> ConnectAsync(CancellationToken cancellationToken)
     {
+        var failures = new List<string>();
+        VaultUnreachableException? last = null;
+        for (int i = 0; i < _hosts.Length; i++)
+        {
+            int index = (_preferred + i) % _hosts.Length;
+            if (i > 0)
+            {
+                _options.Progress?.Report(VaultProgress.FailingOver);
+            }
+
+            try
+            {
+                FirstBytesStream stream = await ConnectToAsync(_hosts[index], cancellationToken).ConfigureAwait(false);
+                _connected = index;
+                _preferred = index;
+                return stream;
+            }
+            catch (VaultUnreachableException ex)
+            {
+                failures.Add(ex.Message);
+                last = ex;
+            }
+        }
+
+        throw _hosts.Length == 1
+            ? last!
+            : new VaultUnreachableException($"none of the {_hosts.Length} vault hosts could be reached: {string.Join("; ", failures)}", last);
+    }
+
+    // An idle connection whose socket reads as ready with nothing to read: the host closed it.
+    private bool PeerHasClosed()
+    {
+        try
+        {
+            Socket socket = _tcp!.Client;
+            return socket.Poll(0, SelectMode.SelectRead) && socket.Available == 0;
+        }
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+        {
+            return true;
+        }
+    }
+
+    private async Task<FirstBytesStream> ConnectToAsync(VaultHostAddress host, CancellationToken cancellationToken)
+    {
         _options.Progress?.Report(VaultProgress.Connecting);
-        string where = $"{_options.Host}:{_options.Port}";
+        string where = host.ToString();
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(_options.ConnectTimeout);
         var tcp = new TcpClient { NoDelay = true };
         try
         {
-            await tcp.ConnectAsync(_options.Host, _options.Port, timeout.Token).ConfigureAwait(false);
+            await tcp.ConnectAsync(host.Host, host.Port, timeout.Token).ConfigureAwait(false);
             Stream stream = tcp.GetStream();
             if (_options.UseTls)
             {
                 var tls = new SslStream(stream, leaveInnerStreamOpen: false, ValidateCertificate);
                 await tls.AuthenticateAsClientAsync(
-                    new SslClientAuthenticationOptions { TargetHost = _options.TlsServerName ?? _options.Host },
+                    new SslClientAuthenticationOptions { TargetHost = _options.TlsServerName ?? host.Host },
                     timeout.Token).ConfigureAwait(false);
                 stream = tls;
             }
@@ -185,8 +265,13 @@ internal sealed class VaultConnection : IAsyncDisposable
         return custom.Build(presented);
     }
 
-    private void Close()
+    private void Close(bool moveOn)
     {
+        if (moveOn && _stream is not null)
+        {
+            _preferred = (_connected + 1) % _hosts.Length;
+        }
+
         _stream?.Dispose();
         _tcp?.Dispose();
         _stream = null;

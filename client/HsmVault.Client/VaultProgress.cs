@@ -14,4 +14,7 @@ public enum VaultProgress
 
     /// <summary>Checking the validation bundle of the fleet the host announces (over-the-air fleet keys).</summary>
     CheckingFleetBundle,
+
+    /// <summary>A host could not be reached; connecting to the next of <see cref="VaultClientOptions.FailoverHosts"/>.</summary>
+    FailingOver,
 }

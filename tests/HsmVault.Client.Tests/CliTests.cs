@@ -84,6 +84,9 @@ public sealed class CliTests
     [DataRow("localhost", "is not host:port")]
     [DataRow("localhost:99999", "the port must be a number from 1 to 65535")]
     [DataRow("::1:7300", "IPv6 address in brackets")]
+    [DataRow("a:7300,,b:7300", "entry 2 is empty")]
+    [DataRow("a:7300,b", "--endpoint: 'b' is not host:port")]
+    [DataRow("a:7300,a:7300", "a:7300 is listed twice")]
     public async Task Invalid_endpoint_says_what_is_wrong(string endpoint, string expected)
     {
         CliRun run = await CliRun.InvokeAsync(["status", "--user", "alice", "--fleet-key", SomeFleetKey, "--endpoint", endpoint]);
@@ -387,6 +390,22 @@ public sealed class CliTests
         {
             Directory.Delete(directory, recursive: true);
         }
+    }
+
+    [TestMethod]
+    public async Task Several_endpoints_fail_over_to_the_first_that_answers_and_say_so()
+    {
+        await using var vault = new FakeVault();
+        string keys = KeySetFile(vault.FleetKeys.ToFileText());
+        string endpoints = $"127.0.0.1:{TestClients.ClosedPort()},127.0.0.1:{vault.Port}";
+
+        CliRun register = await CliRun.InvokeAsync(["register", "--user", "alice", "--endpoint", endpoints, "--fleet-key", keys, "--ksf", "scrypt", "--generate-key", "--password-stdin"], stdin: "pw\n");
+        CliRun status = await CliRun.InvokeAsync(["status", "--user", "alice", "--fleet-key", keys], environment: new Dictionary<string, string> { ["HSMVAULT_ENDPOINT"] = endpoints });
+
+        Assert.AreEqual(CliExitCode.Success, register.ExitCode, register.Error);
+        StringAssert.Contains(register.Error, "that host cannot be reached; trying the next one ...");
+        Assert.AreEqual(CliExitCode.Success, status.ExitCode, status.Error);
+        Assert.AreEqual(1, vault.RegisterFinishCount);
     }
 
     private static string[] Connection(FakeVault vault) =>

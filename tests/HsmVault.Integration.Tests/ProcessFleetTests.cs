@@ -131,6 +131,42 @@ public sealed class ProcessFleetTests
         await ExpectEveryUserAsync(fleet, users, first);
     }
 
+    [TestMethod]
+    [Timeout(300_000, CooperativeCancellation = true)]
+    public async Task Sqlite_a_client_given_every_host_recovers_through_another_when_its_host_and_the_leaders_are_killed()
+    {
+        await using ProcessFleet fleet = await ProcessFleet.StartAsync(3);
+        int leader = await fleet.WaitForLeaderAsync();
+        VaultClientOptions options = fleet.ClientOptions(leader, IdentityKsf.Instance) with
+        {
+            FailoverHosts = [.. Enumerable.Range(0, 3).Where(m => m != leader).Select(m => new VaultHostAddress("127.0.0.1", fleet.Ports[m]))],
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            RequestTimeout = TimeSpan.FromSeconds(20),
+        };
+        await using VaultClient client = new(options);
+        byte[] key = RandomNumberGenerator.GetBytes(32);
+        VaultOutcome registered = await RetryAsync(() => client.RegisterAsync("alice", Password("alice"), key));
+        Assert.IsInstanceOfType<UserRegistered>(registered, registered.Describe());
+        Assert.AreEqual(fleet.Ports[leader], client.ConnectedHost?.Port, "the client starts at its first host");
+
+        // The client's host is the leader's: killing it takes the client's host away and forces an election.
+        await fleet.KillHostAsync(leader);
+        var seen = new List<string>();
+        VaultOutcome outcome = await RetryAsync(async () =>
+        {
+            VaultOutcome attempt = await client.RecoverAsync("alice", Password("alice"));
+            seen.Add(attempt.GetType().Name);
+            return attempt;
+        });
+
+        using KeyRecovered recovered = outcome as KeyRecovered
+            ?? throw new AssertFailedException($"after the host was killed: {outcome.Describe()} (outcomes: {string.Join(", ", seen)})\n{await fleet.DescribeAsync()}");
+        CollectionAssert.AreEqual(key, recovered.Key);
+        Assert.AreNotEqual(fleet.Ports[leader], client.ConnectedHost?.Port, "the client moved to another host");
+        Assert.IsTrue(seen.All(s => s is nameof(KeyRecovered) or nameof(Unavailable) or nameof(Conflict)), string.Join(", ", seen));
+        Assert.AreNotEqual(leader, await fleet.WaitForLeaderAsync(not: leader), "another member leads");
+    }
+
     private static async Task<Dictionary<string, byte[]>> RegisterAsync(ProcessFleet fleet, int count)
     {
         var users = new Dictionary<string, byte[]>();

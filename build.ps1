@@ -820,8 +820,9 @@ function Get-ToolDll([string] $Project, [string] $Assembly) {
 
 # Runs hsmvault through member $Via's host, its output captured, not shown: Code, Out, Err, Seconds.
 # $Trust: the client's pins for over-the-air fleets (TrustFile, StateFile) instead of, or with, the fleet-key file.
-function Invoke-HsmvaultQuiet([object] $Fleet, [object] $Via, [string] $Password, [string[]] $Arguments, [object] $Trust = $null, [switch] $NoPin) {
-    $all = $Arguments + @('--endpoint', "127.0.0.1:$($Via.Port)")
+# $Endpoint: the --endpoint value instead of $Via's host (a list of hosts, for failover).
+function Invoke-HsmvaultQuiet([object] $Fleet, [object] $Via, [string] $Password, [string[]] $Arguments, [object] $Trust = $null, [switch] $NoPin, [string] $Endpoint = $null) {
+    $all = $Arguments + @('--endpoint', $(if ($Endpoint) { $Endpoint } else { "127.0.0.1:$($Via.Port)" }))
     if (-not $NoPin) { $all += @('--fleet-key', $Fleet.FleetKey) }
     if ($Trust) { $all += @('--trust', $Trust.TrustFile, '--trust-state', $Trust.StateFile) }
     if ($Password) { $all += '--password-stdin' }
@@ -1019,6 +1020,33 @@ function Invoke-OverTheAirDemo([object] $Demo, [int] $SizeB) {
 }
 
 # The fleet demo: a registration and recoveries through one follower's host while HSMs die and return.
+# A site's host goes away: the client's host is killed, and the client, given every host's address,
+# skips it and recovers through the next one (nothing was sent to the dead host). Then the host returns.
+function Invoke-HostFailoverDemo([object] $Demo) {
+    $fleet = $Demo.Fleet
+    $via = $Demo.Via
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    $via.VaultHost.Stopped = $true
+    $via.VaultHost.Process.Kill()
+    $via.VaultHost.Process.WaitForExit()
+    Write-DemoStep $Demo "kill host $($via.Index), the client's (SIGKILL; its HSM stays up)" 'its port refuses connections' $clock.Elapsed.TotalSeconds
+
+    $endpoints = (@($via) + @($fleet.Members | Where-Object { $_.Index -ne $via.Index })) | ForEach-Object { "127.0.0.1:$($_.Port)" }
+    $what = "recover, given every host (host $($via.Index) first)"
+    $Demo.Recoveries++
+    $file = Join-Path $fleet.State "recovered-$($Demo.Recoveries).key"
+    $result = Invoke-HsmvaultQuiet $fleet $via $Demo.Password @('recover', '--user', $Demo.User, '--out', $file) -Endpoint ($endpoints -join ',')
+    if ($result.Code -ne 0) { throw "step $($Demo.Step + 1) ($what): hsmvault recover exited with $($result.Code); it said: $($result.Err)" }
+    if ((Get-Content -Raw $file).Trim() -ne $Demo.Key) { throw "step $($Demo.Step + 1) ($what): the recovered key differs from the registered one" }
+    if ($result.Err -notmatch 'trying the next one') { throw "step $($Demo.Step + 1) ($what): the client did not say it skipped host $($via.Index); it said: $($result.Err)" }
+    Write-DemoStep $Demo $what "ok: host $($via.Index) skipped, the registered key from the next" $result.Seconds
+
+    $clock = [System.Diagnostics.Stopwatch]::StartNew()
+    Start-FleetHost $fleet $via
+    $null = Wait-FleetReady $fleet -Quiet -Only @($via.Index)
+    Write-DemoStep $Demo "restart host $($via.Index)" 'ready' $clock.Elapsed.TotalSeconds
+}
+
 function Invoke-FleetDemo([int] $Size) {
     $null = Assert-SoftHsm
     Invoke-Build
@@ -1090,10 +1118,11 @@ function Invoke-FleetDemo([int] $Size) {
         # recover asks for the status before it guesses; refused there, it made no guess.
         Invoke-DemoStatus $demo 'status after the outage' 'attempts left: 10 of 10' ' (the refused recovery stopped before its guess)'
         Invoke-DemoRecover $demo "recover with all $Size HSMs back"
+        Invoke-HostFailoverDemo $demo
 
         $sizeB = [Math]::Min($Size, 3)
         Invoke-OverTheAirDemo $demo $sizeB
-        Write-Host "demo: a fleet of $Size HSMs served with $tolerated of them down, refused with $($tolerated + 1) down, and served again when they came back; a second fleet of $sizeB was deployed over the air, the client moved to it through a validation bundle and refused the retired one, and both deployments and the log passed the audit; every step behaved as expected ($(Format-Seconds $whole) in all)." -ForegroundColor Green
+        Write-Host "demo: a fleet of $Size HSMs served with $tolerated of them down, refused with $($tolerated + 1) down, and served again when they came back; with its host killed, the client skipped it and recovered through the next; a second fleet of $sizeB was deployed over the air, the client moved to it through a validation bundle and refused the retired one, and both deployments and the log passed the audit; every step behaved as expected ($(Format-Seconds $whole) in all)." -ForegroundColor Green
     }
     catch {
         Write-Host "demo: $($_.Exception.Message)" -ForegroundColor Red

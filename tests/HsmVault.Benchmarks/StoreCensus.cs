@@ -1,6 +1,7 @@
 using System.Globalization;
 using HsmVault.Host.Store;
 using HsmVault.Protocol.Merkle;
+using HsmVault.Testing;
 using Microsoft.Data.Sqlite;
 using Npgsql;
 
@@ -18,7 +19,7 @@ internal static class StoreCensus
         {
             (long records, long entries, long rows) = postgres ? CountPostgres(location) : CountSqlite(location);
             using IVaultStore store = postgres ? PostgresVaultStore.Open(location) : SqliteVaultStore.Open(location);
-            long live = Reachable(store.Nodes, store.State.MerkleRoot);
+            long live = MerkleCensus.Reachable(store.Nodes, store.State.MerkleRoot);
             string size = postgres ? "" : string.Create(CultureInfo.InvariantCulture, $", {FileMegabytes(location):F1} MB on disk with its WAL");
             return string.Create(CultureInfo.InvariantCulture,
                 $"{records} records, {entries} log entries, {rows} Merkle node rows of which the root reaches {live} ({rows - live} not reached){size}");
@@ -58,31 +59,4 @@ internal static class StoreCensus
 
     private static double FileMegabytes(string path) =>
         new[] { path, path + "-wal" }.Where(File.Exists).Sum(p => new FileInfo(p).Length) / (1024.0 * 1024.0);
-
-    private static long Reachable(IMerkleNodeStore nodes, byte[] root)
-    {
-        long count = 0;
-        var pending = new Stack<byte[]>([root]);
-        while (pending.TryPop(out byte[]? hash))
-        {
-            if (MerkleHashing.IsEmpty(hash))
-            {
-                continue;
-            }
-
-            if (!nodes.TryGet(hash, out MerkleNode node))
-            {
-                throw new MerkleProofException(MerkleProofError.MissingNode, "a node the root reaches is not in the store");
-            }
-
-            count++;
-            if (node is MerkleInteriorNode interior)
-            {
-                pending.Push(interior.Left);
-                pending.Push(interior.Right);
-            }
-        }
-
-        return count;
-    }
 }

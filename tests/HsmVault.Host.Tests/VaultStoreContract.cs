@@ -2,6 +2,7 @@ using Google.Protobuf;
 using HsmVault.Host.Store;
 using HsmVault.Protocol.Merkle;
 using HsmVault.Protocol.V1;
+using HsmVault.Testing;
 
 namespace HsmVault.Host.Tests;
 
@@ -73,7 +74,7 @@ public abstract class VaultStoreContract
             store.Commit(commit);
 
             CollectionAssert.AreEqual(reference.Root, store.State.MerkleRoot, $"batch {index}");
-            long live = TreeRows.Reachable(store.Nodes, store.State.MerkleRoot);
+            long live = MerkleCensus.Reachable(store.Nodes, store.State.MerkleRoot);
             Assert.AreEqual(live, CountNodeRows(location), $"batch {index}: the rows are not exactly the live tree ({commit.Obsolete.Count} deleted)");
         }
 

@@ -19,6 +19,7 @@ public static class FuzzTargets
         new FleetTarget(),
         new FleetKeysTarget(),
         new BundleTarget(),
+        new ClientResponseTarget(),
     ];
 
     public static IReadOnlyList<string> Names { get; } = [.. Create().Select(t => t.Name)];

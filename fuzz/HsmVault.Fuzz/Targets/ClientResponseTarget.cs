@@ -50,9 +50,14 @@ public sealed class ClientResponseTarget : FuzzTarget, IDisposable
 
     public override string Feeds => "VaultClient (status, register, recover, delete) through a host that answers with genuine, sealed-fuzzed, corrupted or raw responses, over loopback TCP";
 
-    public override IReadOnlyList<string> InstrumentedAssemblies { get; } = ["HsmVault.Client", "HsmVault.Protocol"];
+    // Only the client: the host side of the harness runs Protocol code on its own thread, whose
+    // coverage would vary with scheduling.
+    public override IReadOnlyList<string> InstrumentedAssemblies { get; } = ["HsmVault.Client"];
 
     public override long AllocationLimitBytes => 8L << 20;
+
+    // An input may rightly wait out the client's 1 s request timeout (a truncated frame, say).
+    public override TimeSpan TimeLimit => TimeSpan.FromSeconds(5);
 
     public override void Prepare()
     {
@@ -104,6 +109,11 @@ public sealed class ClientResponseTarget : FuzzTarget, IDisposable
             }
         }
 
+        if (script.HarnessError is { } harness)
+        {
+            throw new InvalidOperationException($"client-response harness: {harness.GetType().Name}: {harness.Message}", harness);
+        }
+
         if (script.Requests > answers.Count + 1)
         {
             throw new FuzzFindingException($"the client sent {script.Requests} requests for {answers.Count} answers and a hang-up: a refused request was sent again");
@@ -140,8 +150,9 @@ public sealed class ClientResponseTarget : FuzzTarget, IDisposable
         var options = new VaultClientOptions("127.0.0.1", ((IPEndPoint)_listener.LocalEndpoint).Port, _fleetKeys)
         {
             Ksf = IdentityKsf.Instance,
-            ConnectTimeout = TimeSpan.FromSeconds(2),
-            RequestTimeout = TimeSpan.FromSeconds(2),
+            // Below afl-fuzz's 2 s: a harness that failed to answer ends in Unavailable, not a hang.
+            ConnectTimeout = TimeSpan.FromSeconds(1),
+            RequestTimeout = TimeSpan.FromSeconds(1),
         };
         await using var client = new VaultClient(options);
         return operation switch
@@ -190,6 +201,12 @@ public sealed class ClientResponseTarget : FuzzTarget, IDisposable
                 {
                     // The client hung up or sent what the codec refuses: the connection ends.
                 }
+                catch (Exception ex)
+                {
+                    // A fault of the harness itself: hang up, and let Run report it on its own thread
+                    // (an exception escaping this thread would end the whole fuzzing process).
+                    _script?.Fail(ex);
+                }
             }
         }
     }
@@ -232,7 +249,8 @@ public sealed class ClientResponseTarget : FuzzTarget, IDisposable
         }
     }
 
-    private static byte[] Frame(ClientResponse response) => new FrameCodec().Encode(response);
+    // Encoded whatever its size: a frame over the client's limit is the client's to refuse.
+    private static byte[] Frame(ClientResponse response) => new FrameCodec(int.MaxValue).Encode(response);
 
     // What the fleet answers: real OPAQUE against the registered user's record; nothing is stored
     // after set-up, so every input meets the same fleet.
@@ -304,6 +322,10 @@ public sealed class ClientResponseTarget : FuzzTarget, IDisposable
         public int Requests => Volatile.Read(ref _next);
 
         public ServerLoginState? Login { get; set; }
+
+        public Exception? HarnessError { get; private set; }
+
+        public void Fail(Exception error) => HarnessError ??= error;
 
         public Answer? Next()
         {

@@ -1487,7 +1487,7 @@ function Invoke-Model([string[]] $Arguments) {
 # The fuzz targets (fuzz/HsmVault.Fuzz, FuzzTargets.cs; a test checks the two lists agree), checked
 # here before a build so a typo stops at once.
 $CorpusCap = 60
-$FuzzTargets = @('frame', 'host-request', 'enclave', 'vault-request', 'sealed-state', 'channel', 'opaque', 'merkle', 'fleet', 'fleet-keys', 'bundle', 'client-response')
+$FuzzTargets = @('frame', 'host-request', 'enclave', 'vault-request', 'sealed-state', 'channel', 'opaque', 'merkle', 'fleet', 'fleet-keys', 'bundle', 'client-response', 'witness')
 
 # Reads fuzz's options: --list, or --target T with --minutes N (default 2; a decimal is fine).
 function Read-FuzzOptions([string[]] $Arguments) {

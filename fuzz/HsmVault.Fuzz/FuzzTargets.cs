@@ -20,6 +20,7 @@ public static class FuzzTargets
         new FleetKeysTarget(),
         new BundleTarget(),
         new ClientResponseTarget(),
+        new WitnessTarget(),
     ];
 
     public static IReadOnlyList<string> Names { get; } = [.. Create().Select(t => t.Name)];

@@ -214,7 +214,8 @@ public sealed class WitnessTarget : FuzzTarget, IDisposable
 
     private (HttpStatusCode Status, string Body) Send(HttpMethod method, string path, byte[] body)
     {
-        using var message = new HttpRequestMessage(method, path);
+        // Rooted, so that no fuzzed path reads as an absolute URI with a scheme of its own.
+        using var message = new HttpRequestMessage(method, "/" + path.TrimStart('/'));
         if (method == HttpMethod.Post)
         {
             message.Content = new ByteArrayContent(body);
@@ -226,7 +227,7 @@ public sealed class WitnessTarget : FuzzTarget, IDisposable
             using var reader = new StreamReader(response.Content.ReadAsStream());
             return (response.StatusCode, reader.ReadToEnd());
         }
-        catch (Exception ex) when (ex is UriFormatException or InvalidOperationException)
+        catch (Exception ex) when (ex is UriFormatException or InvalidOperationException or NotSupportedException)
         {
             // A path HttpClient itself will not send is not the witness's input.
             return (0, "");

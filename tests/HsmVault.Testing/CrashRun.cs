@@ -288,6 +288,11 @@ public sealed class CrashRun
             user.UnknownGuesses = 0;
             user.MayHaveReset = false;
         }
+
+        // Nothing half-written: the store, read straight from its tables, is one whole commit.
+        StoreAudit.Result audit = StoreAudit.Check(fleet.StoreLocation, fleet.StoreIsPostgres);
+        Log($"crash: round {round}: store: {audit}");
+        _violations.AddRange(audit.Problems.Select(problem => $"round {round}: store: {problem}"));
     }
 
     // The crash points stay armed while the run checks: a host may die under the check too. Bring

@@ -2,7 +2,7 @@ using HsmVault.Protocol.Merkle;
 
 namespace HsmVault.Testing;
 
-/// <summary>What a tree's store holds: the nodes a root reaches, each counted once.</summary>
+/// <summary>What a tree's store holds: the nodes a root reaches, each counted once, and its leaves.</summary>
 public static class MerkleCensus
 {
     /// <summary>
@@ -11,8 +11,21 @@ public static class MerkleCensus
     /// </summary>
     public static long Reachable(IMerkleNodeStore nodes, byte[] root)
     {
+        var problems = new List<string>();
+        (long reachable, _) = Walk(nodes, root, problems);
+        return problems.Count == 0 ? reachable : throw new MerkleProofException(MerkleProofError.MissingNode, problems[0]);
+    }
+
+    /// <summary>
+    /// The nodes <paramref name="root"/> reaches and the leaves among them (value hash by key, in
+    /// hex); each node the root names but the store lacks is added to <paramref name="problems"/>.
+    /// </summary>
+    public static (long Reachable, Dictionary<string, byte[]> Leaves) Walk(IMerkleNodeStore nodes, byte[] root, List<string> problems)
+    {
         ArgumentNullException.ThrowIfNull(nodes);
-        long count = 0;
+        ArgumentNullException.ThrowIfNull(problems);
+        var leaves = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        long reachable = 0;
         var pending = new Stack<byte[]>([root]);
         while (pending.TryPop(out byte[]? hash))
         {
@@ -23,17 +36,23 @@ public static class MerkleCensus
 
             if (!nodes.TryGet(hash, out MerkleNode node))
             {
-                throw new MerkleProofException(MerkleProofError.MissingNode, $"node {Convert.ToHexStringLower(hash)[..16]}…, which the root reaches, is not in the store");
+                problems.Add($"node {Convert.ToHexStringLower(hash)[..16]}…, which the root reaches, is not in the store");
+                continue;
             }
 
-            count++;
-            if (node is MerkleInteriorNode interior)
+            reachable++;
+            switch (node)
             {
-                pending.Push(interior.Left);
-                pending.Push(interior.Right);
+                case MerkleLeafNode leaf:
+                    leaves[Convert.ToHexString(leaf.Key)] = leaf.ValueHash;
+                    break;
+                case MerkleInteriorNode interior:
+                    pending.Push(interior.Left);
+                    pending.Push(interior.Right);
+                    break;
             }
         }
 
-        return count;
+        return (reachable, leaves);
     }
 }

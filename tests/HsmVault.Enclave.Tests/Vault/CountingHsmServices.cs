@@ -18,10 +18,15 @@ internal sealed class CountingHsmServices(IHsmServices inner) : IHsmServices
 
     public void GetRandom(Span<byte> destination) => inner.GetRandom(destination);
 
+    /// <summary>Every value <see cref="Seal"/> returned, in order.</summary>
+    public List<byte[]> Sealed { get; } = [];
+
     public byte[] Seal(ReadOnlySpan<byte> plaintext, ReadOnlySpan<byte> associatedData)
     {
         Seals++;
-        return inner.Seal(plaintext, associatedData);
+        byte[] sealedValue = inner.Seal(plaintext, associatedData);
+        Sealed.Add(sealedValue);
+        return sealedValue;
     }
 
     public bool TryUnseal(ReadOnlySpan<byte> sealedData, ReadOnlySpan<byte> associatedData, out byte[] plaintext) =>

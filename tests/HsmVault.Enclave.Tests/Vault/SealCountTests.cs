@@ -58,4 +58,40 @@ public sealed class SealCountTests
         VaultResponse login = vault.Send(alice.LoginStartRequest("pw", out _));
         Assert.AreEqual(SealedFormat.XaesVersion, login.LoginStarted.LoginSession[0], "the login session's version byte");
     }
+
+    [TestMethod]
+    public void Every_seal_uses_a_key_of_its_own_so_no_key_ever_nears_its_bound()
+    {
+        // The rotation XAES-256-GCM gives: each seal's key is derived from the record key and the
+        // first half of its own random nonce (docs/CRYPTO.md), so no two seals may share that half.
+        // A fixed, counted or repeated nonce (an RNG that restarts, a nonce kept in a field) fails here.
+        CountingHsmServices? hsm = null;
+        var vault = new TestVault(72, wrap: inner => hsm = new CountingHsmServices(inner));
+        var users = Enumerable.Range(0, 40).Select(i => new TestUser(vault, $"user-{i}")).ToList();
+        foreach (TestUser user in users)
+        {
+            user.Register("pw", Blob);
+        }
+
+        for (int round = 0; round < 5; round++)
+        {
+            foreach (TestUser user in users)
+            {
+                byte[]? recovered = user.Recover(round % 2 == 0 ? "pw" : "wrong", out _);
+                Assert.AreEqual(round % 2 == 0, recovered is not null, $"{user.UserId}, round {round}");
+            }
+        }
+
+        var keyHalves = new HashSet<string>(StringComparer.Ordinal);
+        var gcmHalves = new HashSet<string>(StringComparer.Ordinal);
+        foreach (byte[] sealedValue in hsm!.Sealed)
+        {
+            ReadOnlySpan<byte> nonce = sealedValue.AsSpan(1, SealedFormat.NonceLength);
+            Assert.IsTrue(keyHalves.Add(Convert.ToHexString(nonce[..12])), "two seals derived the same key");
+            Assert.IsTrue(gcmHalves.Add(Convert.ToHexString(nonce[12..])), "two seals used the same GCM nonce");
+        }
+
+        Console.WriteLine($"{hsm.Sealed.Count} seals, {keyHalves.Count} distinct derived keys");
+        Assert.IsGreaterThanOrEqualTo(40 * 2 + (5 * 40 * 2), hsm.Sealed.Count);
+    }
 }

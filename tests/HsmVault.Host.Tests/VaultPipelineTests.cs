@@ -68,11 +68,8 @@ public sealed class VaultPipelineTests
     {
         var enclave = new FakeEnclave();
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
-        harness.FailingStore.FailCommits = true;
 
-        ClientResponse failed = await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("alice", "a"));
-        harness.FailingStore.FailCommits = false;
-        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+        ClientResponse failed = await FailOneCommitAsync(harness, Requests.RegisterFinish("alice", "a"));
         VaultResponse recovered = await harness.Pipeline.ExchangeAsync(Requests.LoginFinish("alice", "good"));
 
         Assert.AreEqual(ErrorCode.Unavailable, failed.Error.Code);
@@ -89,10 +86,7 @@ public sealed class VaultPipelineTests
 
         // New records replace old ones; then a commit fails after the enclave committed, and the host catches up.
         await Task.WhenAll(Enumerable.Range(0, 40).Where(i => i % 3 == 0).Select(i => harness.Pipeline.SubmitAsync(Requests.RegisterFinish($"user-{i}", $"again-{i}"))));
-        harness.FailingStore.FailCommits = true;
-        ClientResponse failed = await harness.Pipeline.SubmitAsync(Requests.RegisterFinish("user-1", "during the failure"));
-        harness.FailingStore.FailCommits = false;
-        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+        ClientResponse failed = await FailOneCommitAsync(harness, Requests.RegisterFinish("user-1", "during the failure"));
         VaultResponse recovered = await harness.Pipeline.ExchangeAsync(Requests.LoginFinish("user-3", "good"));
 
         Assert.AreEqual(ErrorCode.Unavailable, failed.Error.Code);
@@ -671,6 +665,17 @@ public sealed class VaultPipelineTests
 
         Assert.IsNull(healthy);
         StringAssert.Contains(store.CheckHealth(), $"the store {path} no longer exists");
+    }
+
+    // The store fails the commit of the enclave's answer to `request`; once it works again the host
+    // catches up from the enclave's last entry and serves. Returns the answer the client got.
+    private static async Task<ClientResponse> FailOneCommitAsync(PipelineHarness harness, ClientRequest request)
+    {
+        harness.FailingStore.FailCommits = true;
+        ClientResponse failed = await harness.Pipeline.SubmitAsync(request);
+        harness.FailingStore.FailCommits = false;
+        await harness.WaitForAsync(s => s == ServiceStatus.Serving);
+        return failed;
     }
 
     internal static async Task WaitUntilAsync(Func<bool> condition)

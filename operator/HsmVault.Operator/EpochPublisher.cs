@@ -121,7 +121,17 @@ public sealed class EpochPublisher
             throw status == HttpStatusCode.Forbidden ? new WitnessRefusedException(403, answer.Trim()) : new WitnessAnswerException($"the counter-signature answered {(int)status}: {answer.Trim()}");
         }
 
-        WitnessLogEntry signed = WitnessLogEntry.Parse(answer);
+        WitnessLogEntry signed;
+        try
+        {
+            signed = WitnessLogEntry.Parse(answer);
+        }
+        catch (TransparencyFormatException ex)
+        {
+            // The witness's answer, not the operator's input: said as such (exit 3, not 1).
+            throw new WitnessAnswerException($"the counter-signature answered something that is not an entry: {ex.Message}", ex);
+        }
+
         if (signed.CounterSignature is not { } kept || !_token.PublicKey.VerifyCounterSignature(signed.WitnessSignature, kept))
         {
             throw new WitnessAnswerException($"the witness did not keep a valid counter-signature for entry {entry.Index}");

@@ -127,6 +127,40 @@ public sealed class OperatorTokenTests
     }
 
     [TestMethod]
+    [DataRow("not an entry at all")]
+    [DataRow("{\"index\": 0}")]
+    public async Task A_witness_answering_a_counter_signature_with_garbage_is_a_witness_error_not_an_input_error(string garbage)
+    {
+        OperatorTokenSandbox sandbox = OperatorTokenSandbox.ForThisProcess;
+        string label = OperatorTokenSandbox.NewKeyLabel("garbage");
+        using OperatorToken token = OperatorToken.Generate(sandbox.Options(label));
+        await using TestWitness witness = await TestWitness.StartAsync(configure: o => o with { OperatorKey = token.PublicKey });
+        using var http = new HttpClient(new GarbleCounterSignature(garbage) { InnerHandler = new HttpClientHandler() });
+        var publisher = new EpochPublisher(http, witness.Address, witness.Server.Log.VerifierKey, token);
+
+        WitnessAnswerException refused = await Assert.ThrowsExactlyAsync<WitnessAnswerException>(
+            () => publisher.PublishAsync(Ns, 1, TestLog.NewFleet("fleet-a"), CancellationToken.None));
+
+        StringAssert.Contains(refused.Message, "the counter-signature answered something that is not an entry");
+    }
+
+    // A witness (or what stands between it and the operator) that answers the counter-signature POST 200 with garbage.
+    private sealed class GarbleCounterSignature(string garbage) : DelegatingHandler
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            HttpResponseMessage response = await base.SendAsync(request, cancellationToken);
+            if (request.RequestUri!.AbsolutePath.EndsWith("/counter-signature", StringComparison.Ordinal))
+            {
+                response.Dispose();
+                return new HttpResponseMessage(HttpStatusCode.OK) { Content = new StringContent(garbage) };
+            }
+
+            return response;
+        }
+    }
+
+    [TestMethod]
     public void A_key_that_could_leave_the_token_is_refused_whatever_its_label()
     {
         OperatorTokenSandbox sandbox = OperatorTokenSandbox.ForThisProcess;

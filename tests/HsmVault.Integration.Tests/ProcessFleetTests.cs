@@ -193,6 +193,11 @@ public sealed class ProcessFleetTests
                 ?? throw new AssertFailedException($"{name} via host {viaMember}: {outcome.Describe()}\n{await fleet.DescribeAsync()}");
             CollectionAssert.AreEqual(key, recovered.Key, $"{name}: a wrong key");
         }
+
+        // Whatever was killed, the shared store is one whole commit: the tree complete, its leaves the records, no node left over.
+        StoreAudit.Result audit = StoreAudit.Check(fleet.StoreLocation, fleet.StoreIsPostgres);
+        Assert.IsEmpty(audit.Problems, $"the store after the kills: {audit}");
+        Assert.IsGreaterThanOrEqualTo(users.Count, audit.Records, audit.ToString());
     }
 
     // A leader change answers UNAVAILABLE (or a concurrent login CONFLICT) for a moment: a client tries again.

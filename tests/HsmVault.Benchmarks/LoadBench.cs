@@ -182,7 +182,7 @@ public static class LoadBench
         Console.WriteLine($"  CPU ms per ok operation, per process: {string.Join(", ", perProcess)}");
         Console.WriteLine(string.Create(C,
             $"  CPU ms per ok operation, by kind: {string.Join(", ", groups.Select(g => $"{g.Key}s {g.Value:F2}"))}; total {cpuTotal:F2} (the client is this load generator)"));
-        Console.WriteLine($"  store: {StoreAudit.Check(fleet.StoreLocation, fleet.StoreIsPostgres)}{(fleet.StoreIsPostgres ? "" : string.Create(C, $", {StoreMegabytes(fleet.StoreLocation):F1} MB on disk with its WAL"))}");
+        Console.WriteLine($"  store: {StoreAudit.Check(fleet.StoreLocation, fleet.StoreIsPostgres)}{(fleet.StoreIsPostgres ? "" : string.Create(C, $", {ScaleBench.SqliteStoreBytes(fleet.StoreLocation) / (1024 * 1024):F1} MB on disk with its WAL"))}");
         if (attackVerdict is not null)
         {
             Console.WriteLine(attackVerdict);
@@ -191,9 +191,6 @@ public static class LoadBench
 
         return new Phase(name, ok, errorTypes.Values.Sum(), ok / elapsed.TotalSeconds, LoadRecorder.Percentile(sorted, 0.5), LoadRecorder.Percentile(sorted, 0.99), LoadRecorder.Percentile(sorted, 0.999), cpuTotal, wrong);
     }
-
-    private static double StoreMegabytes(string path) =>
-        new[] { path, path + "-wal" }.Where(File.Exists).Sum(p => new FileInfo(p).Length) / (1024.0 * 1024.0);
 
     private static async Task LoopAsync(VaultClientOptions options, LoadWorkload workload, string mix, LoadRecorder recorder, CancellationToken stop)
     {

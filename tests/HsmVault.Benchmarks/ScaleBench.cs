@@ -324,8 +324,11 @@ public static partial class ScaleBench
             .Where(line => line.StartsWith(name, StringComparison.Ordinal) && !line.StartsWith('#'))
             .Sum(line => double.Parse(line[(line.LastIndexOf(' ') + 1)..], CultureInfo.InvariantCulture));
 
-    private static double SqliteBytes(string directory) =>
-        new[] { "host.db", "host.db-wal" }.Select(f => Path.Combine(directory, f)).Where(File.Exists).Sum(f => (double)new FileInfo(f).Length);
+    private static double SqliteBytes(string directory) => SqliteStoreBytes(Path.Combine(directory, "host.db"));
+
+    /// <summary>Bytes of a SQLite store on disk: the file and its write-ahead log.</summary>
+    internal static double SqliteStoreBytes(string path) =>
+        new[] { path, path + "-wal" }.Where(File.Exists).Sum(p => (double)new FileInfo(p).Length);
 
     private static double PostgresBytes(string connection)
     {

@@ -19,8 +19,6 @@ public sealed class SqliteVaultStoreTests : VaultStoreContract
 
     protected override IVaultStore Open(string location) => SqliteVaultStore.Open(location);
 
-    protected override long CountNodeRows(string location) => TreeRows.CountSqlite(location);
-
     [TestCleanup]
     public void DeleteDirectories()
     {

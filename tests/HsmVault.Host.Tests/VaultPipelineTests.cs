@@ -82,7 +82,7 @@ public sealed class VaultPipelineTests
         var enclave = new FakeEnclave();
         await using PipelineHarness harness = await PipelineHarness.StartAsync(enclave);
         await Task.WhenAll(Enumerable.Range(0, 40).Select(i => harness.Pipeline.SubmitAsync(Requests.RegisterFinish($"user-{i}", $"blob-{i}"))));
-        Assert.AreEqual(MerkleCensus.Reachable(harness.Store.Nodes, harness.Store.State.MerkleRoot), TreeRows.CountSqlite(harness.StorePath), "after 40 registrations");
+        Assert.AreEqual(MerkleCensus.Reachable(harness.Store.Nodes, harness.Store.State.MerkleRoot), StoreAudit.Check(harness.StorePath, postgres: false).NodeRows, "after 40 registrations");
 
         // New records replace old ones; then a commit fails after the enclave committed, and the host catches up.
         await Task.WhenAll(Enumerable.Range(0, 40).Where(i => i % 3 == 0).Select(i => harness.Pipeline.SubmitAsync(Requests.RegisterFinish($"user-{i}", $"again-{i}"))));
@@ -92,7 +92,7 @@ public sealed class VaultPipelineTests
         Assert.AreEqual(ErrorCode.Unavailable, failed.Error.Code);
         Assert.AreEqual("again-3", recovered.Recovered.SealedKeyBlob.ToStringUtf8());
         long live = MerkleCensus.Reachable(harness.Store.Nodes, harness.Store.State.MerkleRoot);
-        Assert.AreEqual(live, TreeRows.CountSqlite(harness.StorePath), "after updates and a catch-up");
+        Assert.AreEqual(live, StoreAudit.Check(harness.StorePath, postgres: false).NodeRows, "after updates and a catch-up");
         Assert.IsTrue(live >= 40 && live < 4 * 40, $"{live} nodes for 40 records");
         CollectionAssert.AreEqual(Array.Empty<string>(), enclave.Violations);
     }

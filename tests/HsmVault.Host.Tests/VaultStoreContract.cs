@@ -19,8 +19,11 @@ public abstract class VaultStoreContract
     /// <summary>Opens (creating if needed) the store at <paramref name="location"/>.</summary>
     protected abstract IVaultStore Open(string location);
 
+    /// <summary>Whether <see cref="NewLocation"/> gives PostgreSQL connection strings (else SQLite paths).</summary>
+    protected virtual bool IsPostgres => false;
+
     /// <summary>How many rows the table merkle_nodes holds, read straight from the database.</summary>
-    protected abstract long CountNodeRows(string location);
+    private long CountNodeRows(string location) => StoreAudit.Check(location, IsPostgres).NodeRows;
 
     [TestMethod]
     public void Every_commit_deletes_the_nodes_it_made_unreachable_so_the_store_holds_exactly_the_live_tree()

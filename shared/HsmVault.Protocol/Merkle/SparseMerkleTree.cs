@@ -291,25 +291,16 @@ public sealed class SparseMerkleTree
         return right ? Put(new MerkleInteriorNode(other, newChild)) : Put(new MerkleInteriorNode(newChild, other));
     }
 
-    private bool IsLeaf(byte[] hash, int depth)
-    {
-        if (!_store.TryGet(hash, out MerkleNode node))
-        {
-            throw new MerkleProofException(
-                MerkleProofError.MissingNode,
-                $"tree node at depth {depth}: unknown, so a removal cannot tell whether to lift it (the proof lacks the deepest sibling's preimage)");
-        }
-
-        return node is MerkleLeafNode;
-    }
+    private bool IsLeaf(byte[] hash, int depth) =>
+        Load(hash, depth, ", so a removal cannot tell whether to lift it (the proof lacks the deepest sibling's preimage)") is MerkleLeafNode;
 
     private static ByteString ChildBytes(byte[] child) => MerkleHashing.IsEmpty(child) ? ByteString.Empty : ByteString.CopyFrom(child);
 
-    private MerkleNode Load(byte[] hash, int depth)
+    private MerkleNode Load(byte[] hash, int depth, string why = " (the proof does not lead to this root)")
     {
         if (!_store.TryGet(hash, out MerkleNode node))
         {
-            throw new MerkleProofException(MerkleProofError.MissingNode, $"tree node at depth {depth}: unknown (the proof does not lead to this root)");
+            throw new MerkleProofException(MerkleProofError.MissingNode, $"tree node at depth {depth}: unknown{why}");
         }
 
         return node;
